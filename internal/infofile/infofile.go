@@ -1,0 +1,201 @@
+package infofile
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Limits that keep a hostile shared directory from costing the client much.
+const (
+	MaxFileSize = 4096 // bytes in one info file
+	MaxPathLen  = 4096 // bytes in the shm pathname (Linux PATH_MAX)
+)
+
+// Info is the content of one info file.
+type Info struct {
+	IP      netip.Addr // IPv4 address the server listens on
+	Port    int        // TCP port, 1..65535
+	ShmPath string     // pathname given to ftok(3)
+	ProjID  int        // proj_id given to ftok(3); its low 8 bits are not 0
+}
+
+// LineError says which line of an info file is wrong and why.
+type LineError struct {
+	Line int // 1-based; 0 for faults of the whole file
+	Err  error
+}
+
+func (e *LineError) Error() string {
+	if e.Line == 0 {
+		return e.Err.Error()
+	}
+	return fmt.Sprintf("line %d: %v", e.Line, e.Err)
+}
+
+func (e *LineError) Unwrap() error { return e.Err }
+
+// Format renders info as the exercise's four lines.
+func Format(info Info) []byte {
+	return fmt.Appendf(nil, "%s\n%d\n%s\n%d\n", info.IP, info.Port, info.ShmPath, info.ProjID)
+}
+
+// Validate checks the values an info file may carry, so a server refuses to
+// advertise what no client could parse.
+func Validate(info Info) error {
+	switch {
+	case !info.IP.Is4():
+		return &LineError{1, fmt.Errorf("IP %q is not an IPv4 address", info.IP)}
+	case info.Port < 1 || info.Port > 65535:
+		return &LineError{2, fmt.Errorf("port %d is outside 1..65535", info.Port)}
+	case info.ShmPath == "":
+		return &LineError{3, errors.New("shm pathname is empty")}
+	case len(info.ShmPath) > MaxPathLen:
+		return &LineError{3, fmt.Errorf("shm pathname is %d bytes, longer than %d", len(info.ShmPath), MaxPathLen)}
+	case strings.ContainsAny(info.ShmPath, "\r\n\x00"):
+		return &LineError{3, errors.New("shm pathname holds a line break or NUL")}
+	case info.ProjID&0xff == 0:
+		return &LineError{4, fmt.Errorf("proj_id %d has low 8 bits 0, which ftok(3) rejects", info.ProjID)}
+	}
+	return nil
+}
+
+// Parse reads an info file's content. Lines may end in "\n" or "\r\n"; the last
+// line may lack its newline.
+func Parse(data []byte) (Info, error) {
+	if len(data) > MaxFileSize {
+		return Info{}, &LineError{0, fmt.Errorf("file is larger than %d bytes", MaxFileSize)}
+	}
+	text := strings.TrimSuffix(strings.ReplaceAll(string(data), "\r\n", "\n"), "\n")
+	lines := strings.Split(text, "\n")
+	if len(lines) != 4 || text == "" {
+		n := len(lines)
+		if text == "" {
+			n = 0
+		}
+		return Info{}, &LineError{0, fmt.Errorf("has %d lines, want 4 (IP, port, shm pathname, proj_id)", n)}
+	}
+	var info Info
+	ip, err := netip.ParseAddr(lines[0])
+	if err != nil || !ip.Is4() {
+		return Info{}, &LineError{1, fmt.Errorf("IP %q is not an IPv4 address", lines[0])}
+	}
+	info.IP = ip
+	port, err := strconv.Atoi(lines[1])
+	if err != nil || port < 1 || port > 65535 {
+		return Info{}, &LineError{2, fmt.Errorf("port %q is not a number in 1..65535", lines[1])}
+	}
+	info.Port = port
+	info.ShmPath = lines[2]
+	projID, err := strconv.Atoi(lines[3])
+	if err != nil {
+		return Info{}, &LineError{4, fmt.Errorf("proj_id %q is not a number", lines[3])}
+	}
+	info.ProjID = projID
+	if err := Validate(info); err != nil {
+		return Info{}, err
+	}
+	return info, nil
+}
+
+// ValidateName checks an info file name given to a server: a plain name that the
+// client will list (no "/", no "..", no leading ".").
+func ValidateName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("info file name is empty")
+	case strings.Contains(name, "/"):
+		return fmt.Errorf("info file name %q contains '/'", name)
+	case strings.Contains(name, ".."):
+		return fmt.Errorf("info file name %q contains '..'", name)
+	case strings.HasPrefix(name, "."):
+		return fmt.Errorf("info file name %q starts with '.', which clients skip", name)
+	case strings.ContainsRune(name, 0):
+		return fmt.Errorf("info file name %q contains NUL", name)
+	}
+	return nil
+}
+
+// Write stores info as dir/name atomically: it writes a dot-named temporary file in
+// dir and renames it, so a reader sees either no file or the whole file. It
+// returns the final path.
+func Write(dir, name string, info Info) (string, error) {
+	if err := ValidateName(name); err != nil {
+		return "", err
+	}
+	if err := Validate(info); err != nil {
+		return "", fmt.Errorf("info file %s: %w", name, err)
+	}
+	final := filepath.Join(dir, name)
+	tmp, err := os.CreateTemp(dir, "."+name+".tmp*")
+	if err != nil {
+		return "", err // *os.PathError names the directory
+	}
+	_, werr := tmp.Write(Format(info))
+	cerr := tmp.Chmod(0o644) // readable by clients of any uid, whatever the umask
+	if err := errors.Join(werr, cerr, tmp.Close()); err != nil {
+		os.Remove(tmp.Name())
+		return "", err
+	}
+	if err := os.Rename(tmp.Name(), final); err != nil {
+		os.Remove(tmp.Name())
+		return "", err
+	}
+	return final, nil
+}
+
+// Entry is one candidate info file found by List.
+type Entry struct {
+	Name string // file name within the directory
+	Path string
+	Info Info  // valid when Err is nil
+	Err  error // why the file is not a usable info file
+}
+
+// List reads every info file in dir, sorted by name. Directories, symlinks,
+// other non-regular files and names starting with "." are not info files and are
+// left out silently; a regular file that does not parse is returned with Err set.
+func List(dir string) ([]Entry, error) {
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var entries []Entry
+	for _, de := range des {
+		if strings.HasPrefix(de.Name(), ".") || !de.Type().IsRegular() {
+			continue
+		}
+		e := Entry{Name: de.Name(), Path: filepath.Join(dir, de.Name())}
+		e.Info, e.Err = readFile(e.Path)
+		entries = append(entries, e)
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Name < entries[j].Name })
+	return entries, nil
+}
+
+// readFile reads at most MaxFileSize+1 bytes, so a huge or endless file (a FIFO
+// swapped in after the listing) costs nothing.
+func readFile(path string) (Info, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscallNoFollow|syscallNonBlock, 0)
+	if err != nil {
+		return Info{}, err
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil {
+		return Info{}, err
+	} else if !st.Mode().IsRegular() {
+		return Info{}, &LineError{0, errors.New("not a regular file")}
+	}
+	var buf bytes.Buffer
+	if _, err := io.Copy(&buf, io.LimitReader(f, MaxFileSize+1)); err != nil {
+		return Info{}, err
+	}
+	return Parse(buf.Bytes())
+}
