@@ -1,0 +1,92 @@
+//go:build mage
+
+// The isolab lab: build the static server and client, stand servers up on the
+// host, in containers and in a VM, and check what the client on the host sees.
+// Run `go tool mage -l` for the targets; the logic lives in internal/lab.
+package main
+
+import (
+	"context"
+
+	"github.com/magefile/mage/mg"
+
+	"github.com/isolab/isolab/internal/lab"
+)
+
+// Environment variables a user can set.
+const (
+	_ = lab.EnvDir       // LAB_DIR: the lab's working directory (default: ./lab)
+	_ = lab.EnvScenario  // LAB_SCENARIO: a scenario file instead of the embedded default
+	_ = lab.EnvEngine    // LAB_ENGINE: docker or podman (default: Docker when its daemon answers, else Podman)
+	_ = lab.EnvApptainer // LAB_APPTAINER_FLAGS: extra apptainer flags, e.g. "--drop-caps CAP_SYS_RESOURCE"
+	// LAB_ACCEL: auto, kvm or tcg for the VM (default auto: KVM only with vmx/svm and a usable /dev/kvm)
+)
+
+// Default runs lab:verify.
+var Default = Lab.Verify
+
+func newLab() (*lab.Lab, error) {
+	return lab.New(lab.Config{Verbose: mg.Verbose()})
+}
+
+// Deps installs the Debian packages the lab needs (as root on Debian/Ubuntu), else prints the apt-get line.
+func Deps(ctx context.Context) error {
+	l, err := newLab()
+	if err != nil {
+		return err
+	}
+	return l.Deps(ctx)
+}
+
+// Build namespace: the static binaries.
+type Build mg.Namespace
+
+// Binaries builds the static server and client into bin/.
+func (Build) Binaries(ctx context.Context) error {
+	l, err := newLab()
+	if err != nil {
+		return err
+	}
+	return l.Build(ctx)
+}
+
+// Lab namespace: the verbs users know.
+type Lab mg.Namespace
+
+// Up stands up every server of the scenario and waits until each has written its info file.
+func (Lab) Up(ctx context.Context) error {
+	l, err := newLab()
+	if err != nil {
+		return err
+	}
+	_, err = l.Up(ctx)
+	return err
+}
+
+// Status shows each server's environment, pid or container, address and info file.
+func (Lab) Status(ctx context.Context) error {
+	l, err := newLab()
+	if err != nil {
+		return err
+	}
+	return l.Status(ctx)
+}
+
+// Down stops every server and reaps whatever an interrupted run left; safe to repeat.
+func (Lab) Down(ctx context.Context) error {
+	l, err := newLab()
+	if err != nil {
+		return err
+	}
+	return l.Down(ctx)
+}
+
+// Verify installs what is missing, stands the lab up, diffs the client's report against the scenario's, and tears down.
+func (Lab) Verify(ctx context.Context) error {
+	mg.CtxDeps(ctx, Deps)
+	l, err := newLab()
+	if err != nil {
+		return err
+	}
+	return l.Verify(ctx)
+}
