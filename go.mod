@@ -5,7 +5,7 @@ go 1.26.8
 tool github.com/magefile/mage
 
 require (
-	github.com/BurntSushi/toml v1.6.0 // indirect
-	github.com/magefile/mage v1.17.2 // indirect
-	golang.org/x/sys v0.50.0 // indirect
+	github.com/BurntSushi/toml v1.6.0
+	github.com/magefile/mage v1.17.2
+	golang.org/x/sys v0.50.0
 )

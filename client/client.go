@@ -21,6 +21,12 @@ const (
 	DefaultConnectTimeout = 5 * time.Second // bound on one connect(2)
 	DefaultReadTimeout    = 5 * time.Second // bound on reading one socket message
 	MaxSocketMessage      = 64 << 10        // bytes read from any socket at most
+
+	// MaxConcurrentProbes bounds the servers probed at once. Each probe holds one
+	// descriptor, and select(2) cannot watch descriptors at or past FD_SETSIZE
+	// (1024); this leaves room for the process's other descriptors. A directory
+	// with more servers takes a timeout per batch of this many hanging ones.
+	MaxConcurrentProbes = 512
 )
 
 // Options tunes the probes; zero values mean the defaults.
@@ -80,10 +86,10 @@ type Skipped struct {
 func (s Skipped) Error() string { return fmt.Sprintf("info file %s: %v", s.File, s.Err) }
 
 // CountServers is count_servers: it reads every info file in dir (sorted by
-// name), and probes all servers at once: attaches each segment read-only, connects
-// each socket and reads its message. The number of servers is len(servers).
-// Files that are not valid info files come back in skipped. The attachments are
-// kept until Disconnect.
+// name), and probes all servers at once (up to MaxConcurrentProbes): attaches
+// each segment read-only, connects each socket and reads its message. The
+// number of servers is len(servers). Files that are not valid info files come
+// back in skipped. The attachments are kept until Disconnect.
 func CountServers(dir string, opt Options) (servers []*Server, skipped []Skipped, err error) {
 	opt = opt.withDefaults()
 	entries, err := infofile.List(dir)
@@ -98,8 +104,11 @@ func CountServers(dir string, opt Options) (servers []*Server, skipped []Skipped
 		servers = append(servers, &Server{File: e.Name, Info: e.Info, ClientFD: -1, ShmID: -1})
 	}
 	var wg sync.WaitGroup
+	slots := make(chan struct{}, MaxConcurrentProbes)
 	for _, s := range servers {
+		slots <- struct{}{}
 		wg.Go(func() {
+			defer func() { <-slots }()
 			s.probeShm()
 			s.probeSocket(opt.ConnectTimeout)
 			if s.connected {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -48,7 +49,8 @@ func Format(info Info) []byte {
 }
 
 // Validate checks the values an info file may carry, so a server refuses to
-// advertise what no client could parse.
+// advertise what no client could parse: every field, and the size of the file
+// that Format makes of them.
 func Validate(info Info) error {
 	switch {
 	case !info.IP.Is4():
@@ -63,6 +65,9 @@ func Validate(info Info) error {
 		return &LineError{3, errors.New("shm pathname holds a line break or NUL")}
 	case info.ProjID&0xff == 0:
 		return &LineError{4, fmt.Errorf("proj_id %d has low 8 bits 0, which ftok(3) rejects", info.ProjID)}
+	case len(Format(info)) > MaxFileSize:
+		// Each field fits, but together they make a file that Parse refuses.
+		return &LineError{0, fmt.Errorf("the four lines take %d bytes, more than the %d an info file may hold", len(Format(info)), MaxFileSize)}
 	}
 	return nil
 }
@@ -161,7 +166,9 @@ type Entry struct {
 
 // List reads every info file in dir, sorted by name. Directories, symlinks,
 // other non-regular files and names starting with "." are not info files and are
-// left out silently; a regular file that does not parse is returned with Err set.
+// left out silently, and so is a file that is removed, or replaced by one of
+// those, between the listing and the read (a server that just finished); a
+// regular file that does not parse is returned with Err set.
 func List(dir string) ([]Entry, error) {
 	des, err := os.ReadDir(dir)
 	if err != nil {
@@ -173,7 +180,10 @@ func List(dir string) ([]Entry, error) {
 			continue
 		}
 		e := Entry{Name: de.Name(), Path: filepath.Join(dir, de.Name())}
-		e.Info, e.Err = readFile(e.Path)
+		var skip bool
+		if e.Info, skip, e.Err = readFile(e.Path); skip {
+			continue
+		}
 		entries = append(entries, e)
 	}
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Name < entries[j].Name })
@@ -181,21 +191,28 @@ func List(dir string) ([]Entry, error) {
 }
 
 // readFile reads at most MaxFileSize+1 bytes, so a huge or endless file (a FIFO
-// swapped in after the listing) costs nothing.
-func readFile(path string) (Info, error) {
+// swapped in after the listing) costs nothing. skip reports that path is no
+// longer a regular file, or no longer exists.
+func readFile(path string) (info Info, skip bool, err error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscallNoFollow|syscallNonBlock, 0)
 	if err != nil {
-		return Info{}, err
+		// O_NOFOLLOW fails on a symlink, with ELOOP on Linux but not everywhere.
+		st, lerr := os.Lstat(path)
+		if errors.Is(lerr, fs.ErrNotExist) || lerr == nil && !st.Mode().IsRegular() {
+			return Info{}, true, nil
+		}
+		return Info{}, false, err
 	}
 	defer f.Close()
 	if st, err := f.Stat(); err != nil {
-		return Info{}, err
+		return Info{}, false, err
 	} else if !st.Mode().IsRegular() {
-		return Info{}, &LineError{0, errors.New("not a regular file")}
+		return Info{}, true, nil
 	}
 	var buf bytes.Buffer
 	if _, err := io.Copy(&buf, io.LimitReader(f, MaxFileSize+1)); err != nil {
-		return Info{}, err
+		return Info{}, false, err
 	}
-	return Parse(buf.Bytes())
+	info, err = Parse(buf.Bytes())
+	return info, false, err
 }
