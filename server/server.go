@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,6 +20,7 @@ const (
 	DefaultAcceptTimeout = 120 * time.Second // how long get_connection waits for a client
 	DefaultGrace         = 10 * time.Second  // how long shutdown keeps an unattached segment for a late client
 	ShmPerm              = 0o644             // clients of any uid may attach read-only
+	sendTimeout          = 5 * time.Second   // bound on write_to_socket against a client that never reads
 )
 
 // Setup is the exercise's server_setup_information, plus the address and
@@ -140,6 +142,11 @@ func GetConnection(l *Live) error {
 	case err != nil:
 		return err
 	}
+	// A client that never reads must not hold the server past its own timeout.
+	if err := sock.SetSendTimeout(fd, sendTimeout); err != nil {
+		sock.Close(fd)
+		return err
+	}
 	l.ClientFD, l.connected = fd, true
 	l.logf("client connected")
 	return nil
@@ -180,10 +187,11 @@ func WriteToShm(l *Live, msg string) error {
 	return nil
 }
 
-// Shutdown is shutdown: it closes both sockets, removes the segment and the info
-// file, and collects every failure. When a client connected, the segment stays
-// until a client has attached it or the grace period after the socket message
-// has passed, so a client that attaches late still finds it.
+// Shutdown is shutdown: it closes both sockets, removes the info file and the
+// segment, and collects every failure. The info file goes first, so no new
+// client finds a server whose socket is closed. When a client connected, the
+// segment stays until a client has attached it or the grace period after the
+// socket message has passed, so a client that attaches late still finds it.
 func Shutdown(l *Live) error {
 	var errs []error
 	closeFD := func(fd *int) {
@@ -194,6 +202,10 @@ func Shutdown(l *Live) error {
 	}
 	closeFD(&l.ClientFD)
 	closeFD(&l.ServerFD)
+	if l.InfoFilePath != "" {
+		errs = append(errs, os.Remove(l.InfoFilePath))
+		l.InfoFilePath = ""
+	}
 	if l.ShmID >= 0 {
 		if l.connected {
 			l.awaitAttach()
@@ -202,10 +214,6 @@ func Shutdown(l *Live) error {
 			errs = append(errs, fmt.Errorf("remove segment %s: %w", l.Key, err))
 		}
 		l.ShmID = -1
-	}
-	if l.InfoFilePath != "" {
-		errs = append(errs, os.Remove(l.InfoFilePath))
-		l.InfoFilePath = ""
 	}
 	l.mu.Lock()
 	if l.waker != nil {
@@ -257,6 +265,12 @@ func (l *Live) Interrupt() {
 func Run(ctx context.Context, setup Setup, shmMsg, socketMsg string) error {
 	if len(shmMsg)+1 > shm.Size {
 		return fmt.Errorf("shm message of %d bytes does not fit the %d-byte segment with its NUL", len(shmMsg), shm.Size)
+	}
+	// The client prints messages on one line, and a NUL would cut the shm one short.
+	for _, m := range []struct{ what, msg string }{{"shm", shmMsg}, {"socket", socketMsg}} {
+		if strings.ContainsAny(m.msg, "\r\n\x00") {
+			return fmt.Errorf("%s message %q holds a line break or NUL", m.what, m.msg)
+		}
 	}
 	l, err := StartCommunication(setup)
 	if err != nil {

@@ -66,8 +66,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
-	if setup.Port == 0 || setup.ShmProjID == 0 {
-		fmt.Fprintln(stderr, "server: flags -port and -proj-id are required")
+	if setup.Port == 0 {
+		fmt.Fprintln(stderr, "server: flag -port is required")
+		return 2
+	}
+	if setup.ShmProjID == 0 {
+		fmt.Fprintln(stderr, "server: flag -proj-id is required (1..255; ftok uses its low 8 bits, which must not be 0)")
 		return 2
 	}
 	if ip != "" {

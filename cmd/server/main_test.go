@@ -38,8 +38,8 @@ func TestUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"no -port", args("-port", "", ""), "-port and -proj-id are required"},
-		{"no -proj-id", args("-proj-id", "", ""), "-port and -proj-id are required"},
+		{"no -port", args("-port", "", ""), "flag -port is required"},
+		{"no -proj-id", args("-proj-id", "", ""), "flag -proj-id is required"},
 		{"no -shm-path", args("-shm-path", "", ""), "flag -shm-path is required"},
 		{"no -info-dir", args("-info-dir", "", ""), "flag -info-dir is required"},
 		{"no -info-name", args("-info-name", "", ""), "flag -info-name is required"},

@@ -110,11 +110,12 @@ func CreateReclaiming(key Key, size int, perm os.FileMode) (int, error) {
 	return Create(key, size, perm)
 }
 
-// processAlive reports whether pid names a process in this pid namespace.
-// A creator outside it shows as 0 and counts as gone.
+// processAlive reports whether pid names a live process. A creator in another
+// pid namespace that shares this IPC namespace (docker --ipc=host) shows as 0:
+// it may well be alive, so it counts as alive.
 func processAlive(pid int32) bool {
 	if pid <= 0 {
-		return false
+		return true
 	}
 	err := unix.Kill(int(pid), 0)
 	return err == nil || errors.Is(err, unix.EPERM)

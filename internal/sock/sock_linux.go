@@ -128,6 +128,13 @@ func WriteAll(fd int, b []byte) error {
 	return nil
 }
 
+// SetSendTimeout wraps setsockopt(2) SO_SNDTIMEO: a write that cannot go on
+// for d fails with EAGAIN instead of blocking for ever.
+func SetSendTimeout(fd int, d time.Duration) error {
+	tv := unix.NsecToTimeval(d.Nanoseconds())
+	return os.NewSyscallError("setsockopt SO_SNDTIMEO", unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv))
+}
+
 // Close wraps close(2).
 func Close(fd int) error {
 	return os.NewSyscallError("close", unix.Close(fd))

@@ -26,6 +26,9 @@ func ReadUntilEOF(int, time.Time, int) ([]byte, error) { return nil, ErrUnsuppor
 // WriteAll is not supported off Linux.
 func WriteAll(int, []byte) error { return ErrUnsupported }
 
+// SetSendTimeout is not supported off Linux.
+func SetSendTimeout(int, time.Duration) error { return ErrUnsupported }
+
 // Close is not supported off Linux.
 func Close(int) error { return ErrUnsupported }
 
