@@ -76,12 +76,12 @@ func (l *Lab) teardown(ctx context.Context, st *State, envs *environments) (leak
 // reap removes whatever the lab made that is still there and names each thing.
 func (l *Lab) reap(ctx context.Context, st *State, envs *environments) []string {
 	var leaks []string
-	// Processes from pid files: servers on the host.
+	// Processes from pid files: servers on the host and apptainer.
 	pids, _ := filepath.Glob(filepath.Join(l.RunDir(), "*.pid"))
 	for _, pf := range pids {
 		b, _ := os.ReadFile(pf)
 		pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-		if isServerProcess(pid, l.ServerBin()) {
+		if isServerProcess(pid, l.ServerBin()) || isServerProcess(pid, "apptainer") {
 			syscall.Kill(pid, syscall.SIGKILL)
 			leaks = append(leaks, fmt.Sprintf("server process %d (%s)", pid, strings.TrimSuffix(filepath.Base(pf), ".pid")))
 		}

@@ -17,12 +17,16 @@ import (
 // they outlive lab:up and a Ctrl-C at the terminal reaches only the lab.
 type hostBackend struct {
 	lab  *Lab
-	bin  string                // the server binary
-	done map[string]chan error // Wait results of the children of this process
+	argv func(r *Running) ([]string, error) // the command line of r's process
+	done map[string]chan error              // Wait results of the children of this process
 }
 
 func newHostBackend(l *Lab) *hostBackend {
-	return &hostBackend{lab: l, bin: l.ServerBin(), done: map[string]chan error{}}
+	h := &hostBackend{lab: l, done: map[string]chan error{}}
+	h.argv = func(r *Running) ([]string, error) {
+		return append([]string{l.ServerBin()}, serverArgs(r)...), nil
+	}
+	return h
 }
 
 func (h *hostBackend) Start(ctx context.Context, r *Running) error {
@@ -31,7 +35,9 @@ func (h *hostBackend) Start(ctx context.Context, r *Running) error {
 		return err
 	}
 	defer log.Close()
-	r.Argv = append([]string{h.bin}, serverArgs(r)...)
+	if r.Argv, err = h.argv(r); err != nil {
+		return err
+	}
 	fmt.Fprintf(log, "+ %s\n", Quote(r.Argv))
 	cmd := exec.Command(r.Argv[0], r.Argv[1:]...)
 	cmd.Stdout, cmd.Stderr = log, log
@@ -65,12 +71,12 @@ func (h *hostBackend) Stop(ctx context.Context, r *Running) (int, error) {
 			return exitCode(<-done), fmt.Errorf("pid %d ignored SIGTERM for 5s: killed", r.PID)
 		}
 	}
-	if !isServerProcess(r.PID, h.bin) {
+	if len(r.Argv) == 0 || !isServerProcess(r.PID, r.Argv[0]) {
 		return -1, nil
 	}
 	syscall.Kill(r.PID, syscall.SIGTERM)
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if !isServerProcess(r.PID, h.bin) {
+		if !isServerProcess(r.PID, r.Argv[0]) {
 			return -1, nil
 		}
 	}

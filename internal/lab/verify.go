@@ -27,8 +27,13 @@ func (l *Lab) Verify(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	var disagreed []Running
 	defer func() {
 		err = errors.Join(err, l.down(context.WithoutCancel(ctx), st, l.envs))
+		// Container output reaches the logs at teardown, so the tails come last.
+		for _, r := range disagreed {
+			l.Printf("last lines of %s (%s):\n%s", r.Log, r.Name, indent(TailFile(r.Log, 15)))
+		}
 		if err == nil {
 			l.Printf("lab:verify passed in %s: report as expected, every server exited 0, nothing left behind", round(time.Since(l.start)))
 		}
@@ -46,9 +51,7 @@ func (l *Lab) Verify(ctx context.Context) (err error) {
 	var table bytes.Buffer
 	client.WriteExplain(&table, res)
 	l.Printf("client -explain:\n%s", table.String())
-	for _, r := range disagreeing(st, res) {
-		l.Printf("last lines of %s (%s):\n%s", r.Log, r.Name, indent(TailFile(r.Log, 15)))
-	}
+	disagreed = disagreeing(st, res)
 	return ErrMismatch
 }
 

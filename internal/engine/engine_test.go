@@ -1,0 +1,194 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// fakeBin puts an executable script named name in dir that runs body.
+func fakeBin(t *testing.T, dir, name, body string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestNewMissingEngineNamesThePackage(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	for k, pkg := range map[Kind]string{Docker: "apt-get install docker.io", Podman: "apt-get install podman"} {
+		_, err := New(k)
+		if !errors.Is(err, ErrNotInstalled) || !strings.Contains(err.Error(), pkg) {
+			t.Errorf("New(%s) error = %v, want ErrNotInstalled naming %q", k, err, pkg)
+		}
+	}
+	if _, err := New("lxc"); err == nil {
+		t.Error("New(lxc) succeeded, want an error")
+	}
+}
+
+func TestDetect(t *testing.T) {
+	if _, err := os.Stat("/bin/sh"); err != nil {
+		t.Skip("/bin/sh not found: the stand-in engines are shell scripts")
+	}
+	up := `echo 1.0`
+	down := `echo "Cannot connect to the Docker daemon" >&2; exit 1`
+	tests := []struct {
+		name    string
+		env     string
+		docker  string // "" means not installed
+		podman  string
+		want    Kind   // "" means an error is wanted
+		wantErr string // in the error
+	}{
+		{"docker answers", "", up, up, Docker, ""},
+		{"docker down, podman there", "", down, up, Podman, ""},
+		{"only podman", "", "", up, Podman, ""},
+		{"LAB_ENGINE=podman beats a live docker", "podman", up, up, Podman, ""},
+		{"LAB_ENGINE=docker with its daemon down", "docker", down, up, "", "start dockerd"},
+		{"LAB_ENGINE=podman not installed", "podman", up, "", "", "apt-get install podman"},
+		{"nothing installed", "", "", "", "", "apt-get install docker.io, or apt-get install podman"},
+		{"docker down, no podman", "", down, "", "", "does not answer"},
+		{"bad LAB_ENGINE", "lxc", up, up, "", "want docker or podman"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if tt.docker != "" {
+				fakeBin(t, dir, "docker", tt.docker)
+			}
+			if tt.podman != "" {
+				fakeBin(t, dir, "podman", tt.podman)
+			}
+			t.Setenv("PATH", dir)
+			t.Setenv(EnvEngine, tt.env)
+			e, err := Detect(context.Background())
+			if tt.want == "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Detect() = %+v, %v; want an error containing %q", e, err, tt.wantErr)
+				}
+				if strings.Contains(err.Error(), "\n") {
+					t.Errorf("Detect() error spans lines: %q", err)
+				}
+				return
+			}
+			if err != nil || e.Kind != tt.want {
+				t.Fatalf("Detect() = %+v, %v; want %s", e, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestInputHash(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("Dockerfile", "FROM scratch\n")
+	write("server", "v1")
+	write("client", "c1")
+	spec := BuildSpec{Repo: "localhost/x", File: filepath.Join(dir, "Dockerfile"), Context: dir, Inputs: []string{"server"}}
+	hash := func() string {
+		t.Helper()
+		h, err := InputHash(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(h) != 12 {
+			t.Fatalf("InputHash = %q, want 12 hex digits", h)
+		}
+		return h
+	}
+	h1 := hash()
+	write("client", "c2")
+	if h := hash(); h != h1 {
+		t.Errorf("InputHash changed with a file outside Inputs: %s -> %s", h1, h)
+	}
+	write("server", "v2")
+	h2 := hash()
+	if h2 == h1 {
+		t.Errorf("InputHash did not change with the server binary")
+	}
+	write("Dockerfile", "FROM scratch\nUSER 1:1\n")
+	if h := hash(); h == h2 {
+		t.Errorf("InputHash did not change with the Dockerfile")
+	}
+	if err := os.Chmod(filepath.Join(dir, "server"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h3 := hash()
+	spec.Inputs = nil // every file in the context, client included
+	if h := hash(); h == h3 {
+		t.Errorf("InputHash with no Inputs ignored the other files")
+	}
+	ref, err := ImageRef(Docker, spec)
+	if err != nil || !strings.HasPrefix(ref, "localhost/x:") {
+		t.Errorf("ImageRef(docker) = %q, %v; want localhost/x:<hash>", ref, err)
+	}
+	ref, err = ImageRef(Apptainer, spec)
+	if err != nil || !strings.HasPrefix(ref, "localhost/x-") || !strings.HasSuffix(ref, ".sif") {
+		t.Errorf("ImageRef(apptainer) = %q, %v; want localhost/x-<hash>.sif", ref, err)
+	}
+	spec.Inputs = []string{"missing"}
+	if _, err := InputHash(spec); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("InputHash with a missing input: %v, want os.ErrNotExist", err)
+	}
+}
+
+// TestBuildSIF runs Build for Apptainer against a stand-in apptainer that
+// checks it runs where %files paths start and writes the image it is asked for.
+func TestBuildSIF(t *testing.T) {
+	if _, err := os.Stat("/bin/sh"); err != nil {
+		t.Skip("/bin/sh not found: the stand-in apptainer is a shell script")
+	}
+	bin := t.TempDir()
+	// apptainer build --force OUT DEF, run in the context directory.
+	fakeBin(t, bin, "apptainer", `[ "$1 $2" = "build --force" ] && [ -f bin/server ] && [ -f "$4" ] && /bin/cat "$4" bin/server > "$3"`)
+	t.Setenv("PATH", bin)
+	e, err := New(Apptainer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(repo, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	server := filepath.Join(repo, "bin", "server")
+	def := filepath.Join(repo, "server.def")
+	for _, f := range []string{server, def} {
+		if err := os.WriteFile(f, []byte(filepath.Base(f)+" v1\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spec := BuildSpec{Repo: filepath.Join(t.TempDir(), "server"), File: def, Context: repo, Inputs: []string{"bin/server"}}
+	ctx := context.Background()
+	first, err := e.Build(ctx, spec)
+	if err != nil || !first.Built {
+		t.Fatalf("Build = %+v, %v; want a new image", first, err)
+	}
+	if b, err := os.ReadFile(first.Ref); err != nil || string(b) != "server.def v1\nserver v1\n" {
+		t.Fatalf("image %s = %q, %v; want the stand-in's output", first.Ref, b, err)
+	}
+	if again, err := e.Build(ctx, spec); err != nil || again.Built || again.Ref != first.Ref {
+		t.Errorf("second Build = %+v, %v; want %s found, not built", again, err, first.Ref)
+	}
+	if err := os.WriteFile(server, []byte("server v2\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	second, err := e.Build(ctx, spec)
+	if err != nil || !second.Built || second.Ref == first.Ref {
+		t.Fatalf("Build after the server changed = %+v, %v; want a new image", second, err)
+	}
+	if _, err := os.Stat(first.Ref); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("old image %s still there: %v", first.Ref, err)
+	}
+	if left, _ := filepath.Glob(second.Ref + ".tmp"); len(left) > 0 {
+		t.Errorf("temporary image left: %v", left)
+	}
+}
