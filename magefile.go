@@ -7,9 +7,13 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/magefile/mage/mg"
 
+	"github.com/isolab/isolab/internal/conformance"
 	"github.com/isolab/isolab/internal/lab"
 )
 
@@ -48,6 +52,46 @@ func (Build) Binaries(ctx context.Context) error {
 		return err
 	}
 	return l.Build(ctx)
+}
+
+// Clib builds the course's libserver.a, libclient.a and headers into bin/clib.
+func (Build) Clib(ctx context.Context) error {
+	return conformance.BuildCLib(ctx, ".", filepath.Join("bin", "clib"))
+}
+
+// Conformance namespace: test any implementation of the exercise against isolab.
+type Conformance mg.Namespace
+
+// Run builds the implementation in DIR (its .cpp files or two .a files, with headers) and runs the cross matrix.
+func (Conformance) Run(ctx context.Context, dir string) error {
+	t, err := conformance.Run(ctx, conformance.Options{
+		Root:    ".",
+		Impl:    dir,
+		WorkDir: filepath.Join("lab", "conformance"),
+		Logf:    func(format string, args ...any) { fmt.Printf(format+"\n", args...) },
+	})
+	if t != nil {
+		t.Write(os.Stdout)
+	}
+	if err != nil {
+		return err
+	}
+	return t.Err()
+}
+
+// VM namespace: the guest image.
+type VM mg.Namespace
+
+// Image builds the VM image from Debian's packages (needs the mirror: run it outside scripts/netns-run).
+func (VM) Image(ctx context.Context) error {
+	l, err := newLab()
+	if err != nil {
+		return err
+	}
+	if err := l.Build(ctx); err != nil {
+		return err
+	}
+	return l.VMImage(ctx)
 }
 
 // Lab namespace: the verbs users know.

@@ -48,12 +48,12 @@ func PickIPv4(defaultRouteIface string, ifaces []Iface) netip.Addr {
 
 // DefaultIPv4 applies PickIPv4 to this machine's routing table and interfaces.
 func DefaultIPv4() netip.Addr {
-	return PickIPv4(defaultRouteIface(), systemIfaces())
+	return PickIPv4(DefaultRouteIface(), systemIfaces())
 }
 
-// defaultRouteIface reads /proc/net/route for the interface of the IPv4 default
+// DefaultRouteIface reads /proc/net/route for the interface of the IPv4 default
 // route (destination 0, mask 0), or "" when there is none.
-func defaultRouteIface() string {
+func DefaultRouteIface() string {
 	f, err := os.Open("/proc/net/route")
 	if err != nil {
 		return ""

@@ -1,0 +1,224 @@
+package conformance
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/isolab/isolab/internal/infofile"
+	"github.com/isolab/isolab/internal/shm"
+	"github.com/isolab/isolab/internal/sock"
+)
+
+// The harness's own ends of a scenario: its client side (dial, read a socket
+// message, read a segment) and the endpoints it adds to the info directory.
+
+// dial connects to a server where the client on the host runs.
+func (sc *scenario) dial(info infofile.Info, timeout time.Duration) (net.Conn, error) {
+	if a, ok := sc.e.sess.(interface{ allow(netip.Addr) error }); ok {
+		if err := a.allow(info.IP); err != nil {
+			return nil, err
+		}
+	}
+	var c net.Conn
+	err := sc.e.sess.Client(func() (err error) {
+		c, err = net.DialTimeout("tcp4", netip.AddrPortFrom(info.IP, uint16(info.Port)).String(), timeout)
+		return err
+	})
+	return c, err
+}
+
+// message is what one read of a server's socket gave.
+type message struct {
+	data    []byte
+	eof     bool          // the server closed the connection
+	first   time.Time     // when the first byte arrived
+	eofWait time.Duration // from the last byte to EOF
+}
+
+// readMessage reads until EOF: the first byte within first, EOF within after
+// of the last byte, at most 64 KiB.
+func readMessage(c net.Conn, first, after time.Duration) message {
+	var m message
+	buf := make([]byte, 4096)
+	deadline := time.Now().Add(first)
+	last := time.Now()
+	for len(m.data) < 64<<10 {
+		c.SetReadDeadline(deadline)
+		n, err := c.Read(buf)
+		if n > 0 {
+			last = time.Now()
+			if m.first.IsZero() {
+				m.first = last
+			}
+			m.data = append(m.data, buf[:n]...)
+			deadline = last.Add(after)
+		}
+		if errors.Is(err, io.EOF) {
+			m.eof = true
+			m.eofWait = time.Since(last)
+			break
+		}
+		if err != nil {
+			break
+		}
+	}
+	return m
+}
+
+// readSegment attaches the segment with key read-only, as a client does, and
+// returns its text up to the first NUL (or all of it).
+func readSegment(key shm.Key) (string, error) {
+	id, err := shm.Lookup(key)
+	if err != nil {
+		return "", err
+	}
+	seg, err := shm.Attach(id, true)
+	if err != nil {
+		return "", err
+	}
+	text := shm.Message(seg)
+	return text, shm.Detach(seg)
+}
+
+// fakeInfo writes an info file for one of the harness's endpoints.
+func (sc *scenario) fakeInfo(name string, port int, path string, proj int) error {
+	_, err := infofile.Write(sc.info, name, infofile.Info{IP: loopback, Port: port, ShmPath: path, ProjID: proj})
+	if err == nil {
+		sc.closers = append(sc.closers, func() { os.Remove(filepath.Join(sc.info, name)) })
+	}
+	return err
+}
+
+// fakeShmOnly is a server reached by shared memory only: a segment holding msg
+// (made by the harness), and a port where nothing listens.
+func (sc *scenario) fakeShmOnly(name, msg string) error {
+	path, proj, key, err := sc.shmPath(name, name+" (the harness's)")
+	if err != nil {
+		return err
+	}
+	id, err := shm.Create(key, shm.Size, 0o644)
+	if err != nil {
+		return err
+	}
+	sc.fakeIDs = append(sc.fakeIDs, id)
+	seg, err := shm.Attach(id, false)
+	if err != nil {
+		return err
+	}
+	err = errors.Join(shm.Put(seg, msg), shm.Detach(seg))
+	if err != nil {
+		return err
+	}
+	port, err := sc.port()
+	if err != nil {
+		return err
+	}
+	return sc.fakeInfo(name, port, path, proj)
+}
+
+// fakeSockOnly is a server reached by its socket only: a listener that sends
+// msg to every client and closes, and an ftok pathname with no segment.
+func (sc *scenario) fakeSockOnly(name, msg string) error {
+	path, proj, _, err := sc.shmPath(name, name+" (no segment: the client made it)")
+	if err != nil {
+		return err
+	}
+	var l net.Listener
+	if err := sc.e.sess.Client(func() (err error) {
+		l, err = net.Listen("tcp4", "127.0.0.1:0")
+		return err
+	}); err != nil {
+		return err
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.SetWriteDeadline(time.Now().Add(time.Second))
+			io.WriteString(c, msg)
+			c.Close()
+		}
+	}()
+	sc.closers = append(sc.closers, func() { l.Close(); <-done })
+	return sc.fakeInfo(name, l.Addr().(*net.TCPAddr).Port, path, proj)
+}
+
+// fakeNone is a server reached by neither channel: a port where nothing
+// listens and an ftok pathname with no segment.
+func (sc *scenario) fakeNone(name string) error {
+	path, proj, _, err := sc.shmPath(name, name+" (no segment: the client made it)")
+	if err != nil {
+		return err
+	}
+	port, err := sc.port()
+	if err != nil {
+		return err
+	}
+	return sc.fakeInfo(name, port, path, proj)
+}
+
+// fakeHang is a server whose connect hangs: a listener on 127.0.0.1 with
+// backlog 0 whose accept queue the harness fills, so that the kernel drops
+// every new SYN and a connect neither succeeds nor fails until its caller's
+// timeout. Its ftok pathname has no segment.
+func (sc *scenario) fakeHang(name string) error {
+	path, proj, _, err := sc.shmPath(name, name+" (no segment: the client made it)")
+	if err != nil {
+		return err
+	}
+	var fds []int
+	sc.closers = append(sc.closers, func() {
+		for _, fd := range fds {
+			sock.Close(fd)
+		}
+	})
+	var port int
+	err = sc.e.sess.Client(func() error {
+		lfd, err := sock.Listen(loopback, 0, 0)
+		if err != nil {
+			return err
+		}
+		fds = append(fds, lfd)
+		if port, err = boundPort(lfd); err != nil {
+			return err
+		}
+		for range 8 {
+			c, err := sock.Connect(loopback, port, 200*time.Millisecond)
+			if errors.Is(err, sock.ErrTimedOut) {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("fill the accept queue of 127.0.0.1:%d: %w", port, err)
+			}
+			fds = append(fds, c)
+		}
+		return fmt.Errorf("the accept queue of 127.0.0.1:%d (backlog 0) never filled", port)
+	})
+	if err != nil {
+		return err
+	}
+	return sc.fakeInfo(name, port, path, proj)
+}
+
+// stopFakes closes the harness's endpoints, removes its info files and
+// segments.
+func (sc *scenario) stopFakes() {
+	for _, f := range sc.closers {
+		f()
+	}
+	sc.closers = nil
+	for _, id := range sc.fakeIDs {
+		shm.Remove(id)
+	}
+	sc.fakeIDs = nil
+}

@@ -1,0 +1,415 @@
+package conformance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/isolab/isolab/internal/infofile"
+	"github.com/isolab/isolab/internal/shm"
+)
+
+var loopback = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+
+// envRun is one environment of a Run.
+type envRun struct {
+	*runner
+	env           string
+	sess          Session
+	shmOK, sockOK bool // what the client on the host reaches of a server here
+}
+
+// row makes a row of this environment.
+func (e *envRun) row(server, client, check string, o Outcome, detail string) Row {
+	return Row{Env: e.env, Server: server, Client: client, Check: check, Outcome: o, Detail: detail}
+}
+
+// scenario is the files, keys, processes and endpoints of one scenario.
+type scenario struct {
+	e    *envRun
+	name string
+	dir  string // under the session's Dir
+	info string // the info directory the client reads
+
+	keys    map[shm.Key]string // every key of the scenario, and whose it is
+	servers []*srv
+	clients []Process
+	fakeIDs []int    // segments the harness made itself
+	closers []func() // the harness's endpoints
+}
+
+// srv is one server of a scenario.
+type srv struct {
+	name            string
+	side            side
+	file            string // its info file
+	key             shm.Key
+	shmMsg, sockMsg string
+
+	proc     Process
+	skip     error // ErrSkip from the session
+	startErr error // it did not start, or exited before writing its info file
+	killed   bool  // it had to be signalled
+}
+
+func (e *envRun) newScenario(name string) (*scenario, error) {
+	sc := &scenario{e: e, name: name, dir: filepath.Join(e.sess.Dir(), name), keys: map[shm.Key]string{}}
+	sc.info = filepath.Join(sc.dir, "info")
+	if err := os.MkdirAll(sc.info, 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Join(sc.dir, "shm"), 0o755); err != nil {
+		return nil, err
+	}
+	return sc, nil
+}
+
+func (sc *scenario) log(name string) string {
+	return filepath.Join(sc.e.logs, sc.e.env+"-"+sc.name+"-"+name+".log")
+}
+
+// shmPath makes an ftok pathname and proj_id whose key no other segment and no
+// other scenario of the run uses (ftok keeps only 16 bits of the inode).
+func (sc *scenario) shmPath(label, whose string) (string, int, shm.Key, error) {
+	for i := 0; i < 50; i++ {
+		name := label
+		if i > 0 {
+			name += "-" + strconv.Itoa(i)
+		}
+		path := filepath.Join(sc.dir, "shm", name)
+		if err := os.WriteFile(path, nil, 0o644); err != nil {
+			return "", 0, 0, err
+		}
+		proj := sc.e.nextProjID()
+		key, err := shm.Ftok(path, proj)
+		if err != nil {
+			return "", 0, 0, err
+		}
+		if sc.e.claimKey(key) {
+			sc.keys[key] = whose
+			return path, proj, key, nil
+		}
+		os.Remove(path)
+	}
+	return "", 0, 0, fmt.Errorf("no free shared-memory key for %s after 50 tries", label)
+}
+
+func (r *runner) nextProjID() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.projID = r.projID%254 + 1 // 1..254: low 8 bits never 0
+	return r.projID
+}
+
+// claimKey reserves key for the run when no segment has it.
+func (r *runner) claimKey(key shm.Key) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.keys[key] {
+		return false
+	}
+	if _, err := shm.Lookup(key); err == nil {
+		return false
+	}
+	r.keys[key] = true
+	return true
+}
+
+// port returns a TCP port on 127.0.0.1, where the client runs, that no other
+// scenario of the run uses.
+func (sc *scenario) port() (int, error) {
+	for range 20 {
+		var port int
+		err := sc.e.sess.Client(func() error {
+			l, err := net.Listen("tcp4", "127.0.0.1:0")
+			if err != nil {
+				return err
+			}
+			port = l.Addr().(*net.TCPAddr).Port
+			return l.Close()
+		})
+		if err != nil {
+			return 0, err
+		}
+		sc.e.mu.Lock()
+		taken := sc.e.ports[port]
+		sc.e.ports[port] = true
+		sc.e.mu.Unlock()
+		if !taken {
+			return port, nil
+		}
+	}
+	return 0, errors.New("no free port after 20 tries")
+}
+
+// startServer starts one server of side s with its own ftok pathname.
+func (sc *scenario) startServer(ctx context.Context, s side, name, shmMsg, sockMsg string) *srv {
+	path, proj, key, err := sc.shmPath(name, name+" ("+s.name+" server)")
+	if err != nil {
+		v := &srv{name: name, side: s, startErr: err}
+		sc.servers = append(sc.servers, v)
+		return v
+	}
+	return sc.startServerAt(ctx, s, name, path, proj, key, sc.info, shmMsg, sockMsg)
+}
+
+// startServerAt starts a server of side s on a given ftok pathname and info
+// directory.
+func (sc *scenario) startServerAt(ctx context.Context, s side, name, path string, proj int, key shm.Key, infoDir, shmMsg, sockMsg string) *srv {
+	v := &srv{name: name, side: s, file: filepath.Join(infoDir, name), key: key, shmMsg: shmMsg, sockMsg: sockMsg}
+	sc.servers = append(sc.servers, v)
+	port, err := sc.port()
+	if err != nil {
+		v.startErr = err
+		return v
+	}
+	spec := ServerSpec{
+		Name: s.name + " server " + name,
+		Bin:  s.server,
+		Args: []string{
+			"-port", strconv.Itoa(port), "-shm-path", path, "-proj-id", strconv.Itoa(proj),
+			"-info-dir", infoDir, "-info-name", name, "-shm-msg", shmMsg, "-socket-msg", sockMsg,
+			"-accept-timeout", acceptTimeout,
+		},
+		Confined: s.confined,
+		Log:      sc.log(s.name + "-server-" + name),
+	}
+	v.proc, err = sc.e.sess.StartServer(ctx, spec)
+	switch {
+	case errors.Is(err, ErrSkip):
+		v.skip, v.proc = err, nil
+	case err != nil:
+		v.startErr, v.proc = err, nil
+	}
+	return v
+}
+
+// skipped returns the first server's ErrSkip.
+func skipped(servers []*srv) error {
+	for _, s := range servers {
+		if s.skip != nil {
+			return s.skip
+		}
+	}
+	return nil
+}
+
+// waitReady waits until every started server has written its info file.
+func (sc *scenario) waitReady(ctx context.Context, servers ...*srv) {
+	deadline := time.Now().Add(readyTimeout)
+	for _, s := range servers {
+		if s.proc == nil {
+			continue
+		}
+		for {
+			if _, err := readInfo(s.file); err == nil {
+				break
+			}
+			select {
+			case <-s.proc.Done():
+				if _, err := readInfo(s.file); err == nil {
+					break
+				}
+				s.startErr = fmt.Errorf("exited %d before writing its info file: %s", s.proc.ExitCode(), lastLine(s.proc.Stderr()))
+			case <-ctx.Done():
+				s.startErr = ctx.Err()
+			case <-time.After(20 * time.Millisecond):
+				if time.Now().Before(deadline) {
+					continue
+				}
+				s.startErr = fmt.Errorf("no info file %s after %s", s.file, readyTimeout)
+			}
+			break
+		}
+	}
+}
+
+func readInfo(path string) (infofile.Info, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return infofile.Info{}, err
+	}
+	return infofile.Parse(b)
+}
+
+func lastLine(s string) string {
+	ls := lines(s)
+	if len(ls) == 0 {
+		return "(nothing on stderr)"
+	}
+	return trunc(ls[len(ls)-1], 160)
+}
+
+// clientRun is what a client did.
+type clientRun struct {
+	stdout, stderr string
+	code           int
+	killed         bool // still running at the deadline
+	took           time.Duration
+	err            error // it could not be started
+}
+
+// runClient runs side c's client on the scenario's info directory, where the
+// client on the host runs, and kills it at the deadline.
+func (sc *scenario) runClient(ctx context.Context, c side, deadline time.Duration) clientRun {
+	var p Process
+	argv := []string{c.client, sc.info}
+	err := sc.e.sess.Client(func() error {
+		pp, err := startProcess(argv, nil, sc.log(c.name+"-client"))
+		if err != nil {
+			return err
+		}
+		p = pp
+		return nil
+	})
+	if err != nil {
+		return clientRun{err: fmt.Errorf("start %s client: %w", c.name, err), code: -1}
+	}
+	sc.clients = append(sc.clients, p)
+	start := time.Now()
+	var res clientRun
+	select {
+	case <-p.Done():
+	case <-time.After(deadline):
+		res.killed = p.Stop(time.Second)
+	case <-ctx.Done():
+		p.Kill()
+	}
+	res.took = time.Since(start)
+	res.stdout, res.stderr, res.code = p.Stdout(), p.Stderr(), p.ExitCode()
+	return res
+}
+
+// finish waits for the servers to exit after the client is done. One still
+// running after a while gets its message taken by the harness (its client
+// never came), and then the signals.
+func (sc *scenario) finish(ctx context.Context, servers ...*srv) {
+	wait := func(d time.Duration) (running []*srv) {
+		deadline := time.Now().Add(d)
+		for _, s := range servers {
+			if s.proc == nil {
+				continue
+			}
+			select {
+			case <-s.proc.Done():
+			case <-time.After(time.Until(deadline)):
+			case <-ctx.Done():
+			}
+		}
+		for _, s := range servers {
+			if s.proc != nil && !exited(s.proc) {
+				running = append(running, s)
+			}
+		}
+		return running
+	}
+	for _, s := range wait(exitAfter) {
+		sc.drain(s)
+	}
+	for _, s := range wait(exitDrained) {
+		s.killed = s.proc.Stop(3 * time.Second)
+	}
+}
+
+// drain takes a waiting server's messages as a client would, so that it can
+// finish.
+func (sc *scenario) drain(s *srv) {
+	if info, err := readInfo(s.file); err == nil && sc.e.sockOK {
+		if c, err := sc.dial(info, 2*time.Second); err == nil {
+			readMessage(c, time.Second, 200*time.Millisecond)
+			c.Close()
+		}
+	}
+	if sc.e.shmOK {
+		readSegment(s.key)
+	}
+}
+
+// leaks lists the segments of the scenario's keys and the files in its info
+// directory that remain, and removes them.
+func (sc *scenario) leaks() []string {
+	var found []string
+	for key, whose := range sc.keys {
+		id, err := shm.Lookup(key)
+		if err != nil {
+			continue
+		}
+		found = append(found, fmt.Sprintf("segment %s of %s", key, whose))
+		shm.Remove(id)
+	}
+	entries, _ := os.ReadDir(sc.info)
+	for _, de := range entries {
+		found = append(found, "info file "+de.Name())
+		os.RemoveAll(filepath.Join(sc.info, de.Name()))
+	}
+	slices.Sort(found)
+	return found
+}
+
+// close ends whatever still runs and removes the scenario's files and
+// segments; a scenario's checks are made before.
+func (sc *scenario) close() {
+	for _, p := range sc.clients {
+		p.Kill()
+	}
+	for _, s := range sc.servers {
+		if s.proc != nil {
+			s.proc.Kill()
+		}
+	}
+	sc.stopFakes()
+	sc.leaks()
+	os.RemoveAll(sc.dir)
+}
+
+func exited(p Process) bool {
+	select {
+	case <-p.Done():
+		return true
+	default:
+		return false
+	}
+}
+
+// exits describes the processes that did not exit 0 on their own.
+func exits(c *clientRun, servers []*srv) []string {
+	var bad []string
+	for _, s := range servers {
+		who := s.side.name + " server " + s.name
+		switch {
+		case s.startErr != nil:
+			bad = append(bad, who+": "+s.startErr.Error())
+		case s.proc == nil:
+		case s.killed:
+			bad = append(bad, fmt.Sprintf("%s still running %s after its client, killed", who, exitAfter+exitDrained))
+		case s.proc.ExitCode() != 0:
+			bad = append(bad, fmt.Sprintf("%s exited %d: %s", who, s.proc.ExitCode(), lastLine(s.proc.Stderr())))
+		}
+	}
+	if c != nil {
+		switch {
+		case c.err != nil:
+			bad = append(bad, c.err.Error())
+		case c.killed:
+			bad = append(bad, fmt.Sprintf("client still running after %s, killed", c.took.Round(time.Second)))
+		case c.code != 0:
+			bad = append(bad, fmt.Sprintf("client exited %d: %s", c.code, lastLine(c.stderr)))
+		}
+	}
+	return bad
+}
+
+func outcomeOf(problems []string) (Outcome, string) {
+	if len(problems) == 0 {
+		return Pass, ""
+	}
+	return Fail, strings.Join(problems, "; ")
+}
