@@ -63,12 +63,20 @@ func (l *Lab) VMImage(ctx context.Context) error {
 // hashes them.
 func (b *vmBackend) ensureImage(ctx context.Context) error {
 	return b.lab.Step("vm image", func() error {
+		script := filepath.Join(b.lab.Root, "scripts", "vm-image.sh")
+		key, err := vm.ImageKey(script, b.lab.ServerBin())
+		if err != nil {
+			return err
+		}
+		if Isolated() && !vm.Cached(b.lab.vmImageDir(), key) {
+			return fmt.Errorf("the VM image for this server binary is not built, and this network namespace cannot reach Debian's mirror: run 'go tool mage vm:image' outside scripts/netns-run first")
+		}
 		var log io.Writer = io.Discard
 		if b.lab.Verbose {
 			log = b.lab.Out
 		}
 		img, built, err := vm.EnsureImage(ctx, vm.ImageConfig{
-			Script: filepath.Join(b.lab.Root, "scripts", "vm-image.sh"),
+			Script: script,
 			Server: b.lab.ServerBin(),
 			Dir:    b.lab.vmImageDir(),
 			Log:    log,

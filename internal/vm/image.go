@@ -1,0 +1,156 @@
+package vm
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// Image is a built guest image in its cache directory.
+type Image struct {
+	Dir    string // the cache directory
+	Disk   string // raw ext4 root file system; guests boot overlays of it
+	Kernel string // the image's kernel, unpacked
+	Initrd string // the image's initrd
+	Key    string // ImageKey of the inputs it was built from
+}
+
+// ImageConfig says how to build the guest image and where to keep it.
+type ImageConfig struct {
+	Script string    // scripts/vm-image.sh; its guest files are in scripts/vm/ beside it
+	Server string    // the static server binary to install in the guest
+	Dir    string    // cache directory, e.g. lab/vm/image
+	Log    io.Writer // receives the script's progress lines; nil discards them
+}
+
+// keyFile records, in the cache directory, the key of the image there.
+const keyFile = "key"
+
+// ImageAt names the files of the image in dir, built or not.
+func ImageAt(dir string) Image {
+	return Image{
+		Dir:    dir,
+		Disk:   filepath.Join(dir, "disk.img"),
+		Kernel: filepath.Join(dir, "vmlinux"),
+		Initrd: filepath.Join(dir, "initrd.img"),
+	}
+}
+
+// ImageKey hashes every input of the image: the script, each file under the
+// vm/ directory beside it (package list, guest units and scripts: path, mode
+// and content) and the server binary. Any change means a rebuild.
+func ImageKey(script, server string) (string, error) {
+	h := sha256.New()
+	add := func(name, path string, mode fs.FileMode) error {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("hash VM image input: %w", err)
+		}
+		fmt.Fprintf(h, "%s %o %d\n", name, mode.Perm(), len(b))
+		h.Write(b)
+		return nil
+	}
+	if err := add("script", script, 0); err != nil {
+		return "", err
+	}
+	if err := add("server", server, 0); err != nil {
+		return "", err
+	}
+	guest := filepath.Join(filepath.Dir(script), "vm")
+	err := filepath.WalkDir(guest, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(guest, path)
+		return add("vm/"+filepath.ToSlash(rel), path, info.Mode())
+	})
+	if err != nil {
+		return "", fmt.Errorf("hash VM image inputs under %s: %w", guest, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// Cached reports whether dir holds a complete image built with key.
+func Cached(dir, key string) bool {
+	b, err := os.ReadFile(filepath.Join(dir, keyFile))
+	if err != nil || strings.TrimSpace(string(b)) != key {
+		return false
+	}
+	img := ImageAt(dir)
+	for _, f := range []string{img.Disk, img.Kernel, img.Initrd} {
+		if _, err := os.Stat(f); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// EnsureImage returns the image in cfg.Dir, running cfg.Script first when the
+// inputs changed since it was built (or it never was). built reports whether
+// the script ran. The script needs root and mmdebstrap; a warm call costs a
+// hash of the inputs.
+func EnsureImage(ctx context.Context, cfg ImageConfig) (img Image, built bool, err error) {
+	key, err := ImageKey(cfg.Script, cfg.Server)
+	if err != nil {
+		return Image{}, false, err
+	}
+	img = ImageAt(cfg.Dir)
+	img.Key = key
+	if Cached(cfg.Dir, key) {
+		return img, false, nil
+	}
+	unlock, err := lockDir(cfg.Dir)
+	if err != nil {
+		return Image{}, false, fmt.Errorf("build VM image: %w", err)
+	}
+	defer unlock()
+	if Cached(cfg.Dir, key) { // built by another process while we waited
+		return img, false, nil
+	}
+	// No key while the files change: an interrupted build is not taken for
+	// a good one next time.
+	if err := os.Remove(filepath.Join(cfg.Dir, keyFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return Image{}, false, fmt.Errorf("invalidate VM image: %w", err)
+	}
+	log := cfg.Log
+	if log == nil {
+		log = io.Discard
+	}
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, "bash", cfg.Script, cfg.Server, cfg.Dir)
+	cmd.Stdout = log
+	cmd.Stderr = io.MultiWriter(log, &stderr)
+	if err := cmd.Run(); err != nil {
+		return Image{}, false, fmt.Errorf("build VM image with %s: %w\n%s", cfg.Script, err, tail(stderr.String(), 30))
+	}
+	if err := os.WriteFile(filepath.Join(cfg.Dir, keyFile), []byte(key+"\n"), 0o644); err != nil {
+		return Image{}, false, fmt.Errorf("record VM image key: %w", err)
+	}
+	if !Cached(cfg.Dir, key) {
+		return Image{}, false, fmt.Errorf("build VM image with %s: it did not write %s, %s and %s",
+			cfg.Script, img.Disk, img.Kernel, img.Initrd)
+	}
+	return img, true, nil
+}
+
+// tail returns the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,237 @@
+package vm
+
+import (
+	"encoding/base64"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// flagValue returns the argument after the first flag in argv.
+func flagValue(argv []string, flag string) string {
+	if i := slices.Index(argv, flag); i >= 0 && i+1 < len(argv) {
+		return argv[i+1]
+	}
+	return ""
+}
+
+// hasSeq reports whether seq appears in argv as consecutive arguments.
+func hasSeq(argv []string, seq ...string) bool {
+	for i := 0; i+len(seq) <= len(argv); i++ {
+		if slices.Equal(argv[i:i+len(seq)], seq) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestArgvMinimal(t *testing.T) {
+	got, err := Argv(WithKernel("/img/vmlinux"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"qemu-system-x86_64",
+		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+		"-machine", "pc", "-accel", "tcg", "-cpu", "max", "-smp", "2", "-m", "512",
+		"-kernel", "/img/vmlinux",
+		"-append", strings.Join(leanBoot, " "),
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("Argv(WithKernel) =\n%q\nwant\n%q", got, want)
+	}
+}
+
+func TestArgv(t *testing.T) {
+	kernel := WithKernel("/k")
+	tests := []struct {
+		name       string
+		opts       []Option
+		seqs       [][]string // must appear in argv, each as consecutive arguments
+		cmdline    []string   // words the kernel command line must hold
+		notInArgv  []string   // substrings no argument may contain
+		notCmdline []string
+	}{
+		{
+			name: "tcg",
+			opts: []Option{kernel, WithAccel(TCG)},
+			seqs: [][]string{{"-accel", "tcg", "-cpu", "max"}},
+		},
+		{
+			name:      "kvm",
+			opts:      []Option{kernel, WithAccel(KVM)},
+			seqs:      [][]string{{"-accel", "kvm", "-cpu", "host"}},
+			notInArgv: []string{"tcg"},
+		},
+		{
+			name: "binary, cpus, memory, initrd",
+			opts: []Option{kernel, WithBinary("/opt/qemu"), WithCPUs(1), WithMemory(256), WithInitrd("/i")},
+			seqs: [][]string{{"/opt/qemu"}, {"-smp", "1", "-m", "256"}, {"-kernel", "/k", "-initrd", "/i"}},
+		},
+		{
+			name:    "9p share at the same path",
+			opts:    []Option{kernel, WithSharedDir("/srv/isolab/lab/shared")},
+			seqs:    [][]string{{"-virtfs", "local,path=/srv/isolab/lab/shared,mount_tag=labshare,security_model=none"}},
+			cmdline: []string{"lab.share=/srv/isolab/lab/shared"},
+		},
+		{
+			name:    "comma in a path is doubled for QEMU, not for the kernel",
+			opts:    []Option{kernel, WithSharedDir("/srv/a,b")},
+			seqs:    [][]string{{"-virtfs", "local,path=/srv/a,,b,mount_tag=labshare,security_model=none"}},
+			cmdline: []string{"lab.share=/srv/a,b"},
+		},
+		{
+			name:      "user network, restricted, nothing forwarded, static address",
+			opts:      []Option{kernel, WithUserNet()},
+			seqs:      [][]string{{"-nic", "user,model=virtio-net-pci,restrict=on"}},
+			cmdline:   []string{"lab.ip=10.0.2.15/24", "lab.gw=10.0.2.2"},
+			notInArgv: []string{"hostfwd", "guestfwd", "-netdev", "tap"},
+		},
+		{
+			name:    "disk",
+			opts:    []Option{kernel, WithDisk("/run/vm1.qcow2")},
+			seqs:    [][]string{{"-drive", "file=/run/vm1.qcow2,if=virtio,format=qcow2"}},
+			cmdline: []string{"root=/dev/vda", "rw", "rootfstype=ext4"},
+		},
+		{
+			name: "serial console, pid file, QMP, daemonize",
+			opts: []Option{kernel, WithSerial("/r/s.log", "/r/c"), WithPIDFile("/r/p"), WithQMP("/r/q"), WithDaemonize()},
+			seqs: [][]string{
+				{"-chardev", "socket,id=serial0,path=/r/c,server=on,wait=off,logfile=/r/s.log", "-serial", "chardev:serial0"},
+				{"-pidfile", "/r/p"},
+				{"-chardev", "socket,id=qmp,path=/r/q,server=on,wait=off", "-mon", "chardev=qmp,mode=control"},
+				{"-daemonize"}},
+			cmdline: []string{"console=ttyS0"},
+		},
+		{
+			name:    "lean boot, extra words last",
+			opts:    []Option{kernel, WithAppend("systemd.unit=lab-debug.target")},
+			cmdline: []string{"panic=-1", "mitigations=off", "systemd.unit=lab-debug.target"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			argv, err := Argv(tt.opts...)
+			if err != nil {
+				t.Fatalf("Argv() error: %v", err)
+			}
+			for _, seq := range tt.seqs {
+				if !hasSeq(argv, seq...) {
+					t.Errorf("Argv() = %q, want it to hold %q", argv, seq)
+				}
+			}
+			words := strings.Fields(flagValue(argv, "-append"))
+			for _, w := range tt.cmdline {
+				if !slices.Contains(words, w) {
+					t.Errorf("kernel command line %q, want it to hold %q", words, w)
+				}
+			}
+			for _, s := range tt.notInArgv {
+				for _, a := range argv {
+					if strings.Contains(a, s) {
+						t.Errorf("Argv() holds %q, want no %q", a, s)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestArgvServerArgs(t *testing.T) {
+	args := []string{"-port", "5000", "-shm-msg", `hello "shm" world`, "-socket-msg", "it's\ttabbed", "-info-name", ""}
+	argv, err := Argv(WithKernel("/k"), WithServer(args...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var enc string
+	for _, w := range strings.Fields(flagValue(argv, "-append")) {
+		if v, ok := strings.CutPrefix(w, "lab.args="); ok {
+			enc = v
+		}
+	}
+	raw, err := base64.StdEncoding.DecodeString(enc)
+	if err != nil {
+		t.Fatalf("lab.args=%q does not decode: %v", enc, err)
+	}
+	// What lab-guest does: mapfile -d '' splits at each NUL.
+	got := strings.Split(strings.TrimSuffix(string(raw), "\x00"), "\x00")
+	if !slices.Equal(got, args) {
+		t.Errorf("lab.args decodes to %q, want %q", got, args)
+	}
+}
+
+func TestArgvErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		opts []Option
+		want string
+	}{
+		{"no kernel", nil, "no kernel"},
+		{"relative share", []Option{WithKernel("/k"), WithSharedDir("lab/shared")}, "not a clean absolute path"},
+		{"unclean share", []Option{WithKernel("/k"), WithSharedDir("/srv/lab/../shared")}, "not a clean absolute path"},
+		{"space in share", []Option{WithKernel("/k"), WithSharedDir("/srv/my lab")}, "holds ' '"},
+		{"quote in share", []Option{WithKernel("/k"), WithSharedDir(`/srv/"lab"`)}, "holds '\"'"},
+		{"unknown accel", []Option{WithKernel("/k"), WithAccel("hvf")}, "unknown accelerator"},
+		{"zero cpus", []Option{WithKernel("/k"), WithCPUs(0)}, "0 CPUs"},
+		{"NUL in server arg", []Option{WithKernel("/k"), WithServer("a\x00b")}, "NUL"},
+		{"space in appended word", []Option{WithKernel("/k"), WithAppend("a b")}, "holds ' '"},
+		{"command line too long", []Option{WithKernel("/k"), WithServer(strings.Repeat("m", 2000))}, "kernel keeps 2047"},
+	}
+	for _, tt := range tests {
+		_, err := Argv(tt.opts...)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: Argv() error = %v, want one containing %q", tt.name, err, tt.want)
+		}
+	}
+}
+
+func TestMachineArgv(t *testing.T) {
+	m := New(Config{
+		Name: "vm1", RunDir: "/lab/vm/run",
+		Image:      ImageAt("/lab/vm/image"),
+		SharedDir:  "/lab/shared",
+		ServerArgs: []string{"-port", "5000"},
+		Options:    []Option{WithCPUs(1)},
+	})
+	argv, err := m.argv(TCG, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, seq := range [][]string{
+		{"-kernel", "/lab/vm/image/vmlinux", "-initrd", "/lab/vm/image/initrd.img"},
+		{"-drive", "file=/lab/vm/run/vm1.qcow2,if=virtio,format=qcow2"},
+		{"-virtfs", "local,path=/lab/shared,mount_tag=labshare,security_model=none"},
+		{"-nic", "user,model=virtio-net-pci,restrict=on"},
+		{"-chardev", "socket,id=serial0,path=/lab/vm/run/vm1.console,server=on,wait=off,logfile=/lab/vm/run/vm1.serial.log"},
+		{"-pidfile", "/lab/vm/run/vm1.pid"},
+		{"-chardev", "socket,id=qmp,path=/lab/vm/run/vm1.qmp,server=on,wait=off"},
+		{"-daemonize"}, {"-no-reboot"}, {"-smp", "1"},
+	} {
+		if !hasSeq(argv, seq...) {
+			t.Errorf("Machine argv = %q, want it to hold %q", argv, seq)
+		}
+	}
+	if strings.Contains(flagValue(argv, "-append"), "lab-debug") {
+		t.Errorf("Machine argv without debug boots lab-debug.target: %q", flagValue(argv, "-append"))
+	}
+	argv, _ = m.argv(TCG, true)
+	if !strings.HasSuffix(flagValue(argv, "-append"), " systemd.unit=lab-debug.target") {
+		t.Errorf("Machine argv with debug: kernel command line %q, want lab-debug.target last", flagValue(argv, "-append"))
+	}
+}
+
+func TestShellQuote(t *testing.T) {
+	tests := []struct {
+		argv []string
+		want string
+	}{
+		{[]string{"qemu", "-m", "512"}, "qemu -m 512"},
+		{[]string{"-append", "quiet lab.ip=10.0.2.15/24"}, "-append 'quiet lab.ip=10.0.2.15/24'"},
+		{[]string{"it's"}, `'it'\''s'`},
+		{[]string{""}, "''"},
+	}
+	for _, tt := range tests {
+		if got := shellQuote(tt.argv); got != tt.want {
+			t.Errorf("shellQuote(%q) = %s, want %s", tt.argv, got, tt.want)
+		}
+	}
+}
