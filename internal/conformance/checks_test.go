@@ -70,7 +70,7 @@ func TestTable(t *testing.T) {
 		{Env: "host", Server: "hang", Client: "theirs", Check: CheckConnectBound, Outcome: Fail, Detail: "killed"},
 		{Env: "host", Server: "hang", Client: "isolab", Check: CheckConnectBound, Outcome: Pass},
 		{Env: "host", Server: "isolab", Client: "probe", Check: CheckNUL, Outcome: Skip, Detail: "why"},
-	}, Notes: []string{"vm left out: no KVM"}}
+	}, Notes: []string{"vm not run: no KVM"}}
 	if n := len(tab.Failed()); n != 2 {
 		t.Errorf("Failed() has %d rows, want 2", n)
 	}
@@ -83,7 +83,7 @@ func TestTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := b.String()
-	for _, want := range []string{"info file s1; info file s2", "note: vm left out: no KVM", "4 checks: 1 pass, 2 FAIL, 1 skip"} {
+	for _, want := range []string{"info file s1; info file s2", "note: vm not run: no KVM", "4 checks: 1 pass, 2 FAIL, 1 skip"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("Write printed\n%s\nwithout %q", out, want)
 		}

@@ -11,10 +11,17 @@
 // Environments plug in through Env. HostEnv runs every server and client of a
 // run inside one network namespace of its own with only loopback up, sharing the
 // host's System V IPC and files, so that no implementation can reach, or bind,
-// anything but 127.0.0.0/8, whatever address it picks.
+// anything but 127.0.0.0/8, whatever address it picks. ContainerEnv runs each
+// server in a least-privileged Docker or Podman container (own IPC namespace,
+// the engine's bridge) and the clients in this process's network namespace,
+// which must have no default route (scripts/netns-run --dockerd). By default
+// Run uses both, the second when an engine answers; there is no VM environment
+// yet.
 //
 // Environment variables it reads:
 //
-//	CXX     the C++ compiler (default g++)
-//	GOROOT  where to find the go command that builds isolab (default: go on $PATH)
+//	CXX         the C++ compiler (default g++)
+//	GOROOT      where to find the go command that builds isolab (default: go on $PATH)
+//	LAB_ENGINE  docker or podman for the container environment (engine.Detect)
+//	DOCKER_HOST read by the docker client it runs
 package conformance

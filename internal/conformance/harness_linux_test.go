@@ -150,6 +150,7 @@ func TestIntegrationHarness(t *testing.T) {
 			defer cancel()
 			work := t.TempDir()
 			opts := Options{Root: root, Built: builtImpl(t, impl), WorkDir: work, OurServer: shared.server, OurClient: shared.client, Logf: t.Logf}
+			opts.Envs = []Env{HostEnv{}} // the containers have their own test
 			if tc.env != nil {
 				opts.Envs = []Env{tc.env}
 			}
@@ -160,39 +161,46 @@ func TestIntegrationHarness(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Run: %v", err)
 			}
-			var got, skips []failure
-			for _, r := range table.Rows {
-				switch r.Outcome {
-				case Fail:
-					got = append(got, failure{r.Server, r.Client, r.Check})
-				case Skip:
-					skips = append(skips, failure{r.Server, r.Client, r.Check})
-					if !slices.Contains(tc.skips, skips[len(skips)-1]) {
-						t.Errorf("%s server, %s client: %s skipped: %s", r.Server, r.Client, r.Check, r.Detail)
-					}
-				}
-			}
-			if len(skips) != len(tc.skips) {
-				t.Errorf("%d checks skipped, want %d", len(skips), len(tc.skips))
-			}
-			for _, f := range got {
-				if !slices.Contains(tc.want, f) {
-					t.Errorf("unexpected failure: %s", f)
-				}
-			}
-			for _, f := range tc.want {
-				if !slices.Contains(got, f) {
-					t.Errorf("flaw not reported: %s", f)
-				}
-			}
-			if (table.Err() == nil) != (len(tc.want) == 0) {
-				t.Errorf("Table.Err() = %v with %d failures expected", table.Err(), len(tc.want))
-			}
+			expectOutcomes(t, table, tc.want, tc.skips)
 			for _, k := range table.keys {
 				if _, err := shm.Lookup(k); err == nil {
 					t.Errorf("segment %s of the run left behind", k)
 				}
 			}
 		})
+	}
+}
+
+// expectOutcomes checks that exactly the checks want failed and exactly the
+// checks skips were skipped.
+func expectOutcomes(t *testing.T, table *Table, want, skips []failure) {
+	t.Helper()
+	var got, skipped []failure
+	for _, r := range table.Rows {
+		switch r.Outcome {
+		case Fail:
+			got = append(got, failure{r.Server, r.Client, r.Check})
+		case Skip:
+			skipped = append(skipped, failure{r.Server, r.Client, r.Check})
+			if !slices.Contains(skips, skipped[len(skipped)-1]) {
+				t.Errorf("%s server, %s client: %s skipped: %s", r.Server, r.Client, r.Check, r.Detail)
+			}
+		}
+	}
+	if len(skipped) != len(skips) {
+		t.Errorf("%d checks skipped, want %d", len(skipped), len(skips))
+	}
+	for _, f := range got {
+		if !slices.Contains(want, f) {
+			t.Errorf("unexpected failure: %s", f)
+		}
+	}
+	for _, f := range want {
+		if !slices.Contains(got, f) {
+			t.Errorf("flaw not reported: %s", f)
+		}
+	}
+	if (table.Err() == nil) != (len(want) == 0) {
+		t.Errorf("Table.Err() = %v with %d failures expected", table.Err(), len(want))
 	}
 }

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/isolab/isolab/internal/engine"
 	"github.com/isolab/isolab/internal/shm"
 )
 
@@ -17,7 +19,7 @@ type Options struct {
 	Root    string // repository root: clib/, conformance/cxx and cmd/ live there
 	Impl    string // directory of the implementation to check (see BuildImpl)
 	WorkDir string // builds, logs and scenario files; "" means a temporary directory removed afterwards
-	Envs    []Env  // environments to run servers in; nil means HostEnv only
+	Envs    []Env  // environments to run servers in; nil means defaultEnvs
 
 	// OurServer and OurClient are isolab's static binaries; "" means build them
 	// from Root with BuildOurs.
@@ -121,12 +123,17 @@ func Run(ctx context.Context, opts Options) (*Table, error) {
 
 	envs := opts.Envs
 	if envs == nil {
-		envs = []Env{HostEnv{}}
+		var note string
+		envs, note = defaultEnvs(ctx, opts.Root)
+		if note != "" {
+			t.Notes = append(t.Notes, note)
+		}
+		defer func() { t.Notes = append(t.Notes, "vm not run: "+vmNotRun) }()
 	}
 	for _, env := range envs {
 		rows, err := r.runEnv(ctx, env, work)
 		if errors.Is(err, ErrUnavailable) {
-			t.Notes = append(t.Notes, fmt.Sprintf("%s left out: %v", env.Name(), err))
+			t.Notes = append(t.Notes, fmt.Sprintf("%s not run: %s", env.Name(), strings.TrimPrefix(err.Error(), ErrUnavailable.Error()+": ")))
 			continue
 		}
 		t.Rows = append(t.Rows, rows...)
@@ -139,6 +146,21 @@ func Run(ctx context.Context, opts Options) (*Table, error) {
 	}
 	return t, ctx.Err()
 }
+
+// defaultEnvs is the host, plus the containers of the engine that answers
+// (engine.Detect), else a note that says why there are none.
+func defaultEnvs(ctx context.Context, root string) ([]Env, string) {
+	eng, err := engine.Detect(ctx)
+	if err != nil {
+		return []Env{HostEnv{}}, fmt.Sprintf("container not run: %v", err)
+	}
+	return []Env{HostEnv{}, ContainerEnv{Engine: eng, Dockerfile: filepath.Join(root, "images", "Dockerfile")}}, ""
+}
+
+// vmNotRun is why the harness has no VM environment yet.
+const vmNotRun = "the harness has no VM environment yet: the guest image bakes in one server binary " +
+	"(internal/vm.EnsureImage), so each implementation needs its own image, built from Debian's mirror " +
+	"outside the network namespace, and a guest server's exit status stays in the guest"
 
 // absPaths makes every non-empty path absolute: the servers and clients run
 // elsewhere and the info files carry the ftok pathnames.

@@ -152,7 +152,11 @@ func (sc *scenario) port() (int, error) {
 
 // startServer starts one server of side s with its own ftok pathname.
 func (sc *scenario) startServer(ctx context.Context, s side, name, shmMsg, sockMsg string) *srv {
-	path, proj, key, err := sc.shmPath(name, name+" ("+s.name+" server)")
+	whose := name + " (" + s.name + " server)"
+	if !sc.e.shmOK { // the server's segment is in its own IPC namespace
+		whose = name + " (no segment on the host: the client made it)"
+	}
+	path, proj, key, err := sc.shmPath(name, whose)
 	if err != nil {
 		v := &srv{name: name, side: s, startErr: err}
 		sc.servers = append(sc.servers, v)

@@ -66,7 +66,7 @@ type Row struct {
 type Table struct {
 	Impl  string   // the implementation checked
 	From  string   // how it was built: archives or sources
-	Notes []string // environments left out and other remarks
+	Notes []string // environments not run (and why) and other remarks
 	Rows  []Row
 
 	keys []shm.Key // every key the run used (its tests check none is left)

@@ -51,12 +51,16 @@ func DefaultIPv4() netip.Addr {
 	return PickIPv4(DefaultRouteIface(), systemIfaces())
 }
 
-// DefaultRouteIface reads /proc/net/route for the interface of the IPv4 default
-// route (destination 0, mask 0), or "" when there is none.
+// DefaultRouteIface reads the calling thread's routing table for the interface
+// of the IPv4 default route (destination 0, mask 0), or "" when there is none.
+// /proc/net/route would show the main thread's namespace, which a process that
+// runs threads in other network namespaces may have moved.
 func DefaultRouteIface() string {
-	f, err := os.Open("/proc/net/route")
+	f, err := os.Open("/proc/thread-self/net/route")
 	if err != nil {
-		return ""
+		if f, err = os.Open("/proc/net/route"); err != nil {
+			return ""
+		}
 	}
 	defer f.Close()
 	return parseDefaultRoute(f)
