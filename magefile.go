@@ -15,6 +15,7 @@ import (
 
 	"github.com/isolab/isolab/internal/conformance"
 	"github.com/isolab/isolab/internal/lab"
+	"github.com/isolab/isolab/internal/matrix"
 )
 
 // Environment variables a user can set.
@@ -24,6 +25,7 @@ const (
 	_ = lab.EnvEngine    // LAB_ENGINE: docker or podman (default: Docker when its daemon answers, else Podman)
 	_ = lab.EnvApptainer // LAB_APPTAINER_FLAGS: extra apptainer flags, e.g. "--drop-caps CAP_SYS_RESOURCE"
 	// LAB_ACCEL: auto, kvm or tcg for the VM (default auto: KVM only with vmx/svm and a usable /dev/kvm)
+	_ = matrix.EnvDocs // LAB_MATRIX_DOCS: 1 makes lab:matrix also write docs/matrix.json and the table in docs/ANSWERS.md
 )
 
 // Default runs lab:verify.
@@ -133,4 +135,10 @@ func (Lab) Verify(ctx context.Context) error {
 		return err
 	}
 	return l.Verify(ctx)
+}
+
+// Matrix runs one server in each isolation variant, prints what the host's client saw of each, and writes the table.
+func (Lab) Matrix(ctx context.Context) error {
+	mg.CtxDeps(ctx, Deps)
+	return matrix.Run(ctx, lab.Config{Verbose: mg.Verbose()})
 }

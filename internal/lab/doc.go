@@ -1,7 +1,8 @@
 // Package lab stands up the servers of a scenario in their environments (host
-// processes, Docker or Podman containers, Apptainer, a QEMU VM), runs the client
-// on the host over the shared directory, compares its report with the one the
-// scenario predicts, and tears everything down, checking that nothing leaked.
+// processes, plain or under unshare, Docker or Podman containers, Apptainer, a
+// QEMU VM), runs the client on the host over the shared directory, compares its
+// report with the one the scenario predicts, and tears everything down,
+// checking that nothing leaked.
 // The magefile's lab targets are thin calls into this package.
 //
 // Environment variables it reads:

@@ -33,6 +33,11 @@ func (l *Lab) detect(ctx context.Context, servers []scenario.Server) (*environme
 	if need[scenario.EnvApptainer] {
 		l.detectApptainer(ctx, e)
 	}
+	if need[scenario.EnvUnshare] {
+		if err := l.detectUnshare(e); err != nil {
+			return nil, err
+		}
+	}
 	if need[scenario.EnvVM] {
 		if err := l.detectVM(ctx, e); err != nil {
 			return nil, err

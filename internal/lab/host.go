@@ -18,6 +18,7 @@ import (
 type hostBackend struct {
 	lab  *Lab
 	argv func(r *Running) ([]string, error) // the command line of r's process
+	exe  func(r *Running) string            // the program r's process runs once started
 	done map[string]chan error              // Wait results of the children of this process
 }
 
@@ -25,6 +26,12 @@ func newHostBackend(l *Lab) *hostBackend {
 	h := &hostBackend{lab: l, done: map[string]chan error{}}
 	h.argv = func(r *Running) ([]string, error) {
 		return append([]string{l.ServerBin()}, serverArgs(r)...), nil
+	}
+	h.exe = func(r *Running) string {
+		if len(r.Argv) == 0 {
+			return ""
+		}
+		return r.Argv[0]
 	}
 	return h
 }
@@ -71,12 +78,13 @@ func (h *hostBackend) Stop(ctx context.Context, r *Running) (int, error) {
 			return exitCode(<-done), fmt.Errorf("pid %d ignored SIGTERM for 5s: killed", r.PID)
 		}
 	}
-	if len(r.Argv) == 0 || !isServerProcess(r.PID, r.Argv[0]) {
+	exe := h.exe(r)
+	if exe == "" || !isServerProcess(r.PID, exe) {
 		return -1, nil
 	}
 	syscall.Kill(r.PID, syscall.SIGTERM)
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if !isServerProcess(r.PID, r.Argv[0]) {
+		if !isServerProcess(r.PID, exe) {
 			return -1, nil
 		}
 	}

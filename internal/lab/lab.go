@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/isolab/isolab/internal/engine"
 	"github.com/isolab/isolab/internal/scenario"
 )
 
@@ -28,6 +29,11 @@ type Config struct {
 	Dir     string    // lab directory; "" means $LAB_DIR, else Root/lab
 	Out     io.Writer // progress lines; nil means os.Stdout
 	Verbose bool      // show sub-commands' output live
+	// Scenario, when set, is run instead of $LAB_SCENARIO or the default.
+	Scenario *scenario.Scenario
+	// Engine, when set, runs every Docker or Podman server with this engine
+	// instead of $LAB_ENGINE's or the detected one.
+	Engine engine.Kind
 }
 
 // Lab is one lab directory and what runs from it.

@@ -25,10 +25,11 @@ type ociBackend struct {
 	image string // filled by build
 }
 
-// detectOCI picks the engine ($LAB_ENGINE, else Docker when its daemon answers,
-// else Podman) or fails with one line naming what to install or start.
+// detectOCI picks the engine (Config.Engine, else $LAB_ENGINE, else Docker when
+// its daemon answers, else Podman) or fails with one line naming what to
+// install or start.
 func (l *Lab) detectOCI(ctx context.Context, e *environments) error {
-	eng, err := engine.Detect(ctx)
+	eng, err := l.ociEngine(ctx)
 	if err != nil {
 		return err
 	}
@@ -38,6 +39,17 @@ func (l *Lab) detectOCI(ctx context.Context, e *environments) error {
 	e.backends[e.engine] = b
 	e.prepares = append(e.prepares, b.build)
 	return nil
+}
+
+func (l *Lab) ociEngine(ctx context.Context) (*engine.Engine, error) {
+	if l.Engine == "" {
+		return engine.Detect(ctx)
+	}
+	eng, err := engine.New(l.Engine)
+	if err != nil {
+		return nil, err
+	}
+	return eng, eng.Ping(ctx)
 }
 
 // engineLog is where engine command lines and build output go: the terminal

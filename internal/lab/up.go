@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/isolab/isolab/internal/infofile"
@@ -28,7 +29,7 @@ type backend interface {
 // info file after it was started.
 func readyTimeout(env scenario.Env) time.Duration {
 	switch env {
-	case scenario.EnvHost:
+	case scenario.EnvHost, scenario.EnvUnshare:
 		return 5 * time.Second
 	case scenario.EnvVM:
 		return 90 * time.Second
@@ -36,10 +37,11 @@ func readyTimeout(env scenario.Env) time.Duration {
 	return 30 * time.Second
 }
 
-// Plan loads the scenario ($LAB_SCENARIO or the default), keeps the servers this
-// machine can run and says which it leaves out and why.
+// Plan loads the scenario (Config.Scenario, else $LAB_SCENARIO, else the
+// default), keeps the servers this machine can run and says which it leaves out
+// and why.
 func (l *Lab) Plan(ctx context.Context) (*scenario.Scenario, []scenario.Server, *environments, error) {
-	sc, err := scenario.Load(os.Getenv(EnvScenario))
+	sc, err := l.loadScenario()
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -61,6 +63,20 @@ func (l *Lab) Plan(ctx context.Context) (*scenario.Scenario, []scenario.Server, 
 		return nil, nil, nil, fmt.Errorf("scenario %s: no server can run here", sc.File)
 	}
 	return sc, kept, envs, nil
+}
+
+// loadScenario is Config.Scenario, validated and allocated, else the file
+// $LAB_SCENARIO names, else the default.
+func (l *Lab) loadScenario() (*scenario.Scenario, error) {
+	if l.Scenario == nil {
+		return scenario.Load(os.Getenv(EnvScenario))
+	}
+	sc := *l.Scenario
+	sc.Servers = slices.Clone(sc.Servers)
+	if err := sc.Validate(); err != nil {
+		return nil, err
+	}
+	return &sc, sc.Allocate()
 }
 
 // Up stands up every server the scenario lists and this machine can run, and
@@ -99,7 +115,7 @@ func (l *Lab) Up(ctx context.Context) (st *State, err error) {
 		}
 	}()
 	// The slowest environments start first, so they boot while the rest start.
-	for _, env := range []scenario.Env{scenario.EnvVM, scenario.EnvApptainer, scenario.EnvDocker, scenario.EnvPodman, scenario.EnvHost} {
+	for _, env := range []scenario.Env{scenario.EnvVM, scenario.EnvApptainer, scenario.EnvDocker, scenario.EnvPodman, scenario.EnvUnshare, scenario.EnvHost} {
 		for _, s := range servers {
 			if s.Env != env {
 				continue

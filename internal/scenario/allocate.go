@@ -3,7 +3,7 @@ package scenario
 // Allocate fills in what the scenario leaves out, in file order: a port for every
 // server without one, counting up from PortBase (DefaultPortBase when unset) and
 // skipping every port any server sets itself; a proj_id likewise from 1 up to
-// MaxProjID; shm_path (ShmFile); and a container's ipc and network (EffectiveIPC,
+// MaxProjID; shm_path (ShmFile); and a container's or unshare server's ipc and network (EffectiveIPC,
 // EffectiveNetwork). Every value it hands out differs from every other port or
 // proj_id in the scenario, so allocation never makes a collision, whatever
 // namespaces the servers share, and distinct proj_ids give distinct ftok keys
@@ -43,7 +43,7 @@ func (sc *Scenario) Allocate() error {
 			usedIDs[nextID] = true
 		}
 		s.ShmPath = s.ShmFile()
-		if s.Env.Container() {
+		if s.Env.Namespaced() {
 			s.IPC = s.EffectiveIPC()
 			s.Network = s.EffectiveNetwork()
 		}

@@ -70,7 +70,7 @@ func TestAllocateNeverCollides(t *testing.T) {
 		for _, ipc := range []IPC{"", IPCHost} {
 			for _, net := range []Network{"", NetworkHost, NetworkNone} {
 				s := Server{Env: env, IPC: ipc, Network: net, ShmMsg: "m", SocketMsg: "m"}
-				if !env.Container() && (ipc != "" || net != "") {
+				if !env.Namespaced() && (ipc != "" || net != "") {
 					continue
 				}
 				s.Name = fmt.Sprintf("%s-%s-%s", env, ipc, net)

@@ -16,17 +16,17 @@
 // then one [[server]] table per server:
 //
 //	name       = "docker1"        # required; names the info file, see InfoName
-//	env        = "docker"         # required: host, docker, podman, apptainer or vm
+//	env        = "docker"         # required: host, docker, podman, apptainer, vm or unshare
 //	port       = 31005            # optional, 1..65535; default handed out from port_base
 //	shm_path   = "shm/docker1"    # optional, relative to the shared directory; default ShmDir/NAME
 //	proj_id    = 7                # optional, 1..255; default handed out from 1
 //	shm_msg    = "docker1-shm"    # required, no white space
 //	socket_msg = "docker1-socket" # required, no white space
-//	ipc        = "private"        # docker, podman, apptainer: "private" (default) or "host"
+//	ipc        = "private"        # docker, podman, apptainer, unshare: "private" (default) or "host"
 //	network    = "bridge"         # docker, podman: "bridge" (default), "host", "none";
-//	                              # apptainer: "host" (default) or "none"
+//	                              # apptainer, unshare: "host" (default) or "none"
 //	containall = false            # apptainer only: run with --containall
-//	extra_args = ["--memory=64m"] # appended to the engine's command line; not for host
+//	extra_args = ["--memory=64m"] # appended to the engine's command line; not for host or unshare
 //	expect     = "Container"      # optional: overrides the derived class
 //
 // A key the package does not know is an error naming the file and the key, so a typo

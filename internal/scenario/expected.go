@@ -29,16 +29,20 @@ func (v Visibility) Class() report.Class { return report.Classify(v.Shm, v.Socke
 //   - apptainer: the socket, since it keeps the host's network, and the segment
 //     only with ipc "host" (Host); network "none" loses the socket.
 //   - vm: neither: its own kernel, and QEMU's user network behind NAT (VM).
+//   - unshare: a host process, but with an IPC namespace of its own (unless ipc
+//     is "host") the segment is out of reach (Container); network "none" (unshare
+//     --net) loses the socket too (VM).
 //
-// Note explains a container the rule does not call Container. Expectation
-// applies the scenario's expect on top.
+// Note explains a server the rule does not give the class its kind of
+// environment suggests (Env.Nominal). Expectation applies the scenario's
+// expect on top.
 func (s Server) Visibility() Visibility {
 	switch {
 	case s.Env == EnvHost:
 		return Visibility{Shm: true, Socket: true}
 	case s.Env == EnvVM:
 		return Visibility{}
-	case !s.Env.Container():
+	case !s.Env.Namespaced():
 		return Visibility{Note: fmt.Sprintf("unknown env %q", s.Env)}
 	}
 	var v Visibility
@@ -63,8 +67,12 @@ func (s Server) Visibility() Visibility {
 	default:
 		why = append(why, "it has no network but loopback")
 	}
-	if c := v.Class(); c != report.Container {
-		v.Note = fmt.Sprintf("%s container, but %s, so the rule calls it %s", s.Env, strings.Join(why, " and "), c)
+	if c := v.Class(); c != s.Env.Nominal() {
+		what := fmt.Sprintf("%s container", s.Env)
+		if s.Env == EnvUnshare {
+			what = "host process under unshare"
+		}
+		v.Note = fmt.Sprintf("%s, but %s, so the rule calls it %s", what, strings.Join(why, " and "), c)
 	}
 	return v
 }

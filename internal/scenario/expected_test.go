@@ -32,6 +32,9 @@ func TestVisibility(t *testing.T) {
 		{Server{Env: EnvApptainer, IPC: IPCHost, Network: NetworkNone}, true, false, report.Container, ""},
 		{Server{Env: EnvApptainer, Network: NetworkNone}, false, false, report.VM, "so the rule calls it VM"},
 		{Server{Env: EnvVM}, false, false, report.VM, ""},
+		{Server{Env: EnvUnshare}, false, true, report.Container, "host process under unshare, but it has an IPC namespace of its own and it shares the host's network, so the rule calls it Container"},
+		{Server{Env: EnvUnshare, Network: NetworkNone}, false, false, report.VM, "it has no network but loopback, so the rule calls it VM"},
+		{Server{Env: EnvUnshare, IPC: IPCHost}, true, true, report.Host, ""},
 		{Server{Env: "lxc"}, false, false, report.VM, `unknown env "lxc"`},
 	}
 	for _, tt := range tests {
@@ -41,6 +44,21 @@ func TestVisibility(t *testing.T) {
 		}
 		if (tt.note == "") != (v.Note == "") || !strings.Contains(v.Note, tt.note) {
 			t.Errorf("(%+v).Visibility().Note = %q, want %q", tt.s, v.Note, tt.note)
+		}
+	}
+}
+
+func TestNominal(t *testing.T) {
+	for _, tt := range []struct {
+		env  Env
+		want report.Class
+	}{
+		{EnvHost, report.Host}, {EnvUnshare, report.Host},
+		{EnvDocker, report.Container}, {EnvPodman, report.Container}, {EnvApptainer, report.Container},
+		{EnvVM, report.VM},
+	} {
+		if got := tt.env.Nominal(); got != tt.want {
+			t.Errorf("Env(%q).Nominal() = %v, want %v", tt.env, got, tt.want)
 		}
 	}
 }

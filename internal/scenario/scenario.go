@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/isolab/isolab/internal/report"
 )
 
 //go:embed default.toml
@@ -44,10 +46,11 @@ const (
 	EnvPodman    Env = "podman"    // an OCI container run by Podman
 	EnvApptainer Env = "apptainer" // an Apptainer container
 	EnvVM        Env = "vm"        // a QEMU virtual machine
+	EnvUnshare   Env = "unshare"   // a process on the host in namespaces of its own, made by unshare(1)
 )
 
 // Envs lists every environment, in the order the documentation gives them.
-var Envs = []Env{EnvHost, EnvDocker, EnvPodman, EnvApptainer, EnvVM}
+var Envs = []Env{EnvHost, EnvDocker, EnvPodman, EnvApptainer, EnvVM, EnvUnshare}
 
 // Valid reports whether e is one of Envs.
 func (e Env) Valid() bool { return slices.Contains(Envs, e) }
@@ -57,6 +60,24 @@ func (e Env) OCI() bool { return e == EnvDocker || e == EnvPodman }
 
 // Container reports whether e is a container: Docker, Podman or Apptainer.
 func (e Env) Container() bool { return e.OCI() || e == EnvApptainer }
+
+// Namespaced reports whether the scenario's ipc and network choose e's
+// namespaces: a container, or a process under unshare.
+func (e Env) Namespaced() bool { return e.Container() || e == EnvUnshare }
+
+// Nominal returns the class a reader expects of a server from the kind of its
+// environment alone: Host for a process on the host (under unshare too: no
+// image, no engine), Container for a container, VM for a VM. Where the
+// client's rule gives another class, the rule misleads.
+func (e Env) Nominal() report.Class {
+	switch {
+	case e.Container():
+		return report.Container
+	case e == EnvVM:
+		return report.VM
+	}
+	return report.Host
+}
 
 // IPC is a container's IPC namespace, the one its shared memory lives in.
 type IPC string
@@ -267,14 +288,15 @@ func (s Server) ShmFile() string {
 	return path.Clean(s.ShmPath)
 }
 
-// EffectiveIPC returns the IPC namespace a container server gets: IPC when set,
-// else private for every engine (Apptainer is run with --ipc). It is IPCHost for a
-// host server and "" for a VM, which has a kernel of its own.
+// EffectiveIPC returns the IPC namespace a container or unshare server gets: IPC
+// when set, else private for every engine (Apptainer is run with --ipc, unshare
+// with --ipc). It is IPCHost for a host server and "" for a VM, which has a
+// kernel of its own.
 func (s Server) EffectiveIPC() IPC {
 	switch {
 	case s.Env == EnvHost:
 		return IPCHost
-	case !s.Env.Container():
+	case !s.Env.Namespaced():
 		return ""
 	case s.Containall:
 		return IPCPrivate
@@ -284,19 +306,19 @@ func (s Server) EffectiveIPC() IPC {
 	return IPCPrivate
 }
 
-// EffectiveNetwork returns the network namespace a container server gets: Network
-// when set, else bridge for Docker and Podman and host for Apptainer (which shares
-// the host's network unless told otherwise). It is NetworkHost for a host server
-// and "" for a VM.
+// EffectiveNetwork returns the network namespace a container or unshare server
+// gets: Network when set, else bridge for Docker and Podman and host for
+// Apptainer and unshare (which share the host's network unless told otherwise).
+// It is NetworkHost for a host server and "" for a VM.
 func (s Server) EffectiveNetwork() Network {
 	switch {
 	case s.Env == EnvHost:
 		return NetworkHost
-	case !s.Env.Container():
+	case !s.Env.Namespaced():
 		return ""
 	case s.Network != "":
 		return s.Network
-	case s.Env == EnvApptainer:
+	case s.Env == EnvApptainer, s.Env == EnvUnshare:
 		return NetworkHost
 	}
 	return NetworkBridge

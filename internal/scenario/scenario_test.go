@@ -113,13 +113,16 @@ func TestParse(t *testing.T) {
 		{
 			name: "defaults filled in",
 			text: server("h", "host") + server("a", "apptainer") + server("b", "apptainer", "containall = true", `network = "none"`) +
-				server("p", "podman", `network = "host"`) + server("v", "vm", `extra_args = ["-m", "256"]`),
+				server("p", "podman", `network = "host"`) + server("v", "vm", `extra_args = ["-m", "256"]`) +
+				server("u", "unshare") + server("n", "unshare", `network = "none"`),
 			want: Scenario{PortBase: DefaultPortBase, Servers: []Server{
 				{Name: "h", Env: EnvHost, Port: 31000, ProjID: 1, ShmPath: "shm/h", ShmMsg: "h-shm", SocketMsg: "h-socket"},
 				{Name: "a", Env: EnvApptainer, Port: 31001, ProjID: 2, ShmPath: "shm/a", ShmMsg: "a-shm", SocketMsg: "a-socket", IPC: IPCPrivate, Network: NetworkHost},
 				{Name: "b", Env: EnvApptainer, Port: 31002, ProjID: 3, ShmPath: "shm/b", ShmMsg: "b-shm", SocketMsg: "b-socket", IPC: IPCPrivate, Network: NetworkNone, Containall: true},
 				{Name: "p", Env: EnvPodman, Port: 31003, ProjID: 4, ShmPath: "shm/p", ShmMsg: "p-shm", SocketMsg: "p-socket", IPC: IPCPrivate, Network: NetworkHost},
 				{Name: "v", Env: EnvVM, Port: 31004, ProjID: 5, ShmPath: "shm/v", ShmMsg: "v-shm", SocketMsg: "v-socket", ExtraArgs: []string{"-m", "256"}},
+				{Name: "u", Env: EnvUnshare, Port: 31005, ProjID: 6, ShmPath: "shm/u", ShmMsg: "u-shm", SocketMsg: "u-socket", IPC: IPCPrivate, Network: NetworkHost},
+				{Name: "n", Env: EnvUnshare, Port: 31006, ProjID: 7, ShmPath: "shm/n", ShmMsg: "n-shm", SocketMsg: "n-socket", IPC: IPCPrivate, Network: NetworkNone},
 			}},
 		},
 		{

@@ -227,7 +227,7 @@ func (s Server) optionProblems() []error {
 	}
 	if s.IPC != "" {
 		switch {
-		case !s.Env.Container():
+		case !s.Env.Namespaced():
 			add("ipc is for containers, not %s servers", s.Env)
 		case s.IPC != IPCPrivate && s.IPC != IPCHost:
 			add("unknown ipc %q (want %s)", s.IPC, orList([]IPC{IPCPrivate, IPCHost}))
@@ -235,11 +235,11 @@ func (s Server) optionProblems() []error {
 	}
 	if s.Network != "" {
 		want := []Network{NetworkBridge, NetworkHost, NetworkNone}
-		if s.Env == EnvApptainer {
+		if s.Env == EnvApptainer || s.Env == EnvUnshare {
 			want = []Network{NetworkHost, NetworkNone}
 		}
 		switch {
-		case !s.Env.Container():
+		case !s.Env.Namespaced():
 			add("network is for containers, not %s servers", s.Env)
 		case !slices.Contains(want, s.Network):
 			add("network %q does not fit %s (want %s)", s.Network, s.Env, orList(want))
@@ -253,8 +253,8 @@ func (s Server) optionProblems() []error {
 			add(`containall gives the container its own IPC namespace, which contradicts ipc = "host"`)
 		}
 	}
-	if len(s.ExtraArgs) > 0 && s.Env == EnvHost {
-		add("extra_args are passed to an engine; a host server has none")
+	if len(s.ExtraArgs) > 0 && (s.Env == EnvHost || s.Env == EnvUnshare) {
+		add("extra_args are passed to an engine; a %s server has none", s.Env)
 	}
 	for _, a := range s.ExtraArgs {
 		flag, _, _ := strings.Cut(a, "=")
