@@ -2,6 +2,8 @@ package lab
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -89,10 +91,24 @@ func (b *ociBackend) build(ctx context.Context) error {
 	if img.Built {
 		b.lab.Printf("  built %s", img.Ref)
 	}
-	if gone, err := b.eng.RemoveAll(ctx, engine.Label); err == nil && len(gone) > 0 {
+	if gone, err := b.eng.RemoveAll(ctx, b.lab.containerLabel()); err == nil && len(gone) > 0 {
 		b.lab.Printf("  removed %d lab container(s) an earlier run left", len(gone))
 	}
 	return nil
+}
+
+// labDirLabel is the label key naming the lab directory a container belongs to.
+const labDirLabel = "isolab.lab"
+
+// containerLabel selects the containers of this lab directory only, so two labs
+// (two test packages, a test and a user's lab) never reap each other's. Every
+// lab container also carries engine.Label, which scripts/netns-run reaps.
+func (l *Lab) containerLabel() string { return labDirLabel + "=" + l.id() }
+
+// id names this lab directory in container names and labels.
+func (l *Lab) id() string {
+	sum := sha256.Sum256([]byte(l.Dir))
+	return hex.EncodeToString(sum[:4])
 }
 
 // spec is the least-privileged run of r: read-only, no capabilities, no new
@@ -103,6 +119,8 @@ func (b *ociBackend) spec(r *Running) engine.Spec {
 		engine.WithSharedDir(b.lab.SharedDir()),
 		engine.WithIPC(string(r.EffectiveIPC())),
 		engine.WithNetwork(string(r.EffectiveNetwork())),
+		engine.WithLabel(labDirLabel, b.lab.id()),
+		engine.WithContainerName(engine.NamePrefix + b.lab.id() + "-" + r.Name),
 		engine.WithEngineFlags(r.ExtraArgs...),
 		engine.WithArgs(serverArgs(r)...),
 	}
@@ -172,7 +190,7 @@ func (b *ociBackend) appendLogs(ctx context.Context, r *Running) error {
 
 // Reap removes every container with the lab's label.
 func (b *ociBackend) Reap(ctx context.Context) []string {
-	gone, _ := b.eng.RemoveAll(ctx, engine.Label)
+	gone, _ := b.eng.RemoveAll(ctx, b.lab.containerLabel())
 	var leaks []string
 	for _, id := range gone {
 		leaks = append(leaks, fmt.Sprintf("%s container %s", b.eng.Kind, shortID(id)))
