@@ -18,14 +18,16 @@ import (
 	"github.com/isolab/isolab/internal/matrix"
 )
 
-// Environment variables a user can set.
+// Environment variables a user can set; each is read by the package named.
 const (
-	_ = lab.EnvDir       // LAB_DIR: the lab's working directory (default: ./lab)
-	_ = lab.EnvScenario  // LAB_SCENARIO: a scenario file instead of the embedded default
-	_ = lab.EnvEngine    // LAB_ENGINE: docker or podman (default: Docker when its daemon answers, else Podman)
-	_ = lab.EnvApptainer // LAB_APPTAINER_FLAGS: extra apptainer flags, e.g. "--drop-caps CAP_SYS_RESOURCE"
-	// LAB_ACCEL: auto, kvm or tcg for the VM (default auto: KVM only with vmx/svm and a usable /dev/kvm)
-	_ = matrix.EnvDocs // LAB_MATRIX_DOCS: 1 makes lab:matrix also write docs/matrix.json and the table in docs/ANSWERS.md
+	_ = "LAB_DIR"             // internal/lab: the lab's working directory (default: ./lab)
+	_ = "LAB_SCENARIO"        // internal/lab: a scenario file instead of the embedded default
+	_ = "LAB_ENGINE"          // internal/engine: docker or podman (default: Docker when its daemon answers, else Podman)
+	_ = "LAB_APPTAINER_FLAGS" // internal/lab: extra apptainer flags
+	_ = "LAB_ACCEL"           // internal/vm: auto, kvm or tcg (auto: KVM only with vmx/svm and a usable /dev/kvm)
+	_ = "LAB_VM_DEBUG"        // internal/vm: 1 boots guests with a root shell on their console
+	_ = "LAB_DEBIAN_MIRROR"   // scripts/vm-image.sh: Debian mirror for the VM image
+	_ = "LAB_MATRIX_DOCS"     // internal/matrix: 1 makes lab:matrix also write docs/matrix.json and the table in docs/ANSWERS.md
 )
 
 // Default runs lab:verify.

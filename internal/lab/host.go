@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/isolab/isolab/internal/engine"
 	"os"
 	"os/exec"
 	"strconv"
@@ -45,7 +46,7 @@ func (h *hostBackend) Start(ctx context.Context, r *Running) error {
 	if r.Argv, err = h.argv(r); err != nil {
 		return err
 	}
-	fmt.Fprintf(log, "+ %s\n", Quote(r.Argv))
+	fmt.Fprintf(log, "+ %s\n", engine.Quote(r.Argv))
 	cmd := exec.Command(r.Argv[0], r.Argv[1:]...)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}

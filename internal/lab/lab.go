@@ -133,7 +133,7 @@ func (l *Lab) CommandEnv(ctx context.Context, env []string, argv ...string) (str
 	}
 	var out bytes.Buffer
 	if l.Verbose {
-		l.Printf("+ %s", Quote(argv))
+		l.Printf("+ %s", engine.Quote(argv))
 		cmd.Stdout = io.MultiWriter(&out, l.Out)
 		cmd.Stderr = io.MultiWriter(&out, l.Out)
 	} else {
@@ -142,24 +142,9 @@ func (l *Lab) CommandEnv(ctx context.Context, env []string, argv ...string) (str
 	}
 	err := cmd.Run()
 	if err != nil {
-		return out.String(), fmt.Errorf("%s: %w\n%s", Quote(argv), err, tail(out.String(), 20))
+		return out.String(), fmt.Errorf("%s: %w\n%s", engine.Quote(argv), err, tail(out.String(), 20))
 	}
 	return out.String(), nil
-}
-
-// Quote renders argv as a shell command line.
-func Quote(argv []string) string {
-	q := make([]string, len(argv))
-	for i, a := range argv {
-		if a != "" && strings.IndexFunc(a, func(r rune) bool {
-			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./=:,@+%", r))
-		}) < 0 {
-			q[i] = a
-		} else {
-			q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
-		}
-	}
-	return strings.Join(q, " ")
 }
 
 // tail returns the last n lines of s.

@@ -51,20 +51,6 @@ func TestServerArgs(t *testing.T) {
 	}
 }
 
-func TestQuote(t *testing.T) {
-	for _, tc := range []struct {
-		argv []string
-		want string
-	}{
-		{[]string{"docker", "run", "--ipc=host"}, "docker run --ipc=host"},
-		{[]string{"echo", "a b", "it's", ""}, `echo 'a b' 'it'\''s' ''`},
-	} {
-		if got := Quote(tc.argv); got != tc.want {
-			t.Errorf("Quote(%q) = %q, want %q", tc.argv, got, tc.want)
-		}
-	}
-}
-
 // newTestLab is a lab over this repository with its own directory, running the
 // scenario text given.
 func newTestLab(t *testing.T, scenarioTOML string) (*Lab, *bytes.Buffer) {

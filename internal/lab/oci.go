@@ -137,7 +137,7 @@ func (b *ociBackend) Start(ctx context.Context, r *Running) error {
 		return err
 	}
 	r.Argv, r.Engine = argv, string(b.eng.Kind)
-	if err := os.WriteFile(r.Log, []byte("+ "+Quote(argv)+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(r.Log, []byte("+ "+engine.Quote(argv)+"\n"), 0o644); err != nil {
 		return err
 	}
 	id, err := b.eng.Run(ctx, s)
