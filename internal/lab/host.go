@@ -5,13 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/isolab/isolab/internal/engine"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/isolab/isolab/internal/engine"
 )
 
 // hostBackend runs servers as processes on the host, in their own session so that
