@@ -174,7 +174,7 @@ func Measure(ctx context.Context, cfg lab.Config) (*Matrix, error) {
 func fill(row *Row, meas *lab.Measurement) error {
 	for _, r := range meas.State.Servers {
 		if r.Name == row.Server {
-			row.Command = lab.Quote(r.Argv)
+			row.Command = engine.Quote(r.Argv)
 		}
 	}
 	for _, s := range meas.Result.Servers {
