@@ -32,6 +32,9 @@ func (l *Lab) Down(ctx context.Context) error {
 	for _, leak := range leaks {
 		l.Printf("reaped %s", leak)
 	}
+	if st == nil && len(leaks) == 0 && err == nil {
+		l.Printf("the lab was already down: nothing to stop or reap")
+	}
 	return err
 }
 
