@@ -12,7 +12,6 @@ import (
 
 	"github.com/isolab/isolab/internal/engine"
 	"github.com/isolab/isolab/internal/shm"
-	"github.com/isolab/isolab/internal/vm"
 )
 
 // Options configures Run.
@@ -124,9 +123,12 @@ func Run(ctx context.Context, opts Options) (*Table, error) {
 
 	envs := opts.Envs
 	if envs == nil {
-		var notes []string
-		envs, notes = defaultEnvs(ctx, opts.Root)
-		t.Notes = append(t.Notes, notes...)
+		var note string
+		envs, note = defaultEnvs(ctx, opts.Root)
+		if note != "" {
+			t.Notes = append(t.Notes, note)
+		}
+		defer func() { t.Notes = append(t.Notes, "vm not run: "+vmNotRun) }()
 	}
 	for _, env := range envs {
 		rows, err := r.runEnv(ctx, env, work)
