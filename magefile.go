@@ -88,6 +88,7 @@ type VM mg.Namespace
 
 // Image builds the VM image from Debian's packages (needs the mirror: run it outside scripts/netns-run).
 func (VM) Image(ctx context.Context) error {
+	mg.CtxDeps(ctx, Deps)
 	l, err := newLab()
 	if err != nil {
 		return err
