@@ -12,6 +12,7 @@ import (
 
 	"github.com/isolab/isolab/internal/engine"
 	"github.com/isolab/isolab/internal/shm"
+	"github.com/isolab/isolab/internal/vm"
 )
 
 // Options configures Run.
@@ -123,12 +124,9 @@ func Run(ctx context.Context, opts Options) (*Table, error) {
 
 	envs := opts.Envs
 	if envs == nil {
-		var note string
-		envs, note = defaultEnvs(ctx, opts.Root)
-		if note != "" {
-			t.Notes = append(t.Notes, note)
-		}
-		defer func() { t.Notes = append(t.Notes, "vm not run: "+vmNotRun) }()
+		var notes []string
+		envs, notes = defaultEnvs(ctx, opts.Root)
+		t.Notes = append(t.Notes, notes...)
 	}
 	for _, env := range envs {
 		rows, err := r.runEnv(ctx, env, work)
@@ -148,19 +146,39 @@ func Run(ctx context.Context, opts Options) (*Table, error) {
 }
 
 // defaultEnvs is the host, plus the containers of the engine that answers
-// (engine.Detect), else a note that says why there are none.
-func defaultEnvs(ctx context.Context, root string) ([]Env, string) {
-	eng, err := engine.Detect(ctx)
-	if err != nil {
-		return []Env{HostEnv{}}, fmt.Sprintf("container not run: %v", err)
+// (engine.Detect), plus the VM when QEMU is installed and the lab's image is
+// cached for its current server binary (see labVMImage); for each that is
+// left out, a note says why.
+func defaultEnvs(ctx context.Context, root string) ([]Env, []string) {
+	envs := []Env{HostEnv{}}
+	var notes []string
+	if eng, err := engine.Detect(ctx); err != nil {
+		notes = append(notes, fmt.Sprintf("container not run: %v", err))
+	} else {
+		envs = append(envs, ContainerEnv{Engine: eng, Dockerfile: filepath.Join(root, "images", "Dockerfile")})
 	}
-	return []Env{HostEnv{}, ContainerEnv{Engine: eng, Dockerfile: filepath.Join(root, "images", "Dockerfile")}}, ""
+	if img, err := labVMImage(root); err != nil {
+		notes = append(notes, fmt.Sprintf("vm not run: %v", err))
+	} else {
+		envs = append(envs, VMEnv{Image: img})
+	}
+	return envs, notes
 }
 
-// vmNotRun is why the harness has no VM environment yet.
-const vmNotRun = "the harness has no VM environment yet: the guest image bakes in one server binary " +
-	"(internal/vm.EnsureImage), so each implementation needs its own image, built from Debian's mirror " +
-	"outside the network namespace, and a guest server's exit status stays in the guest"
+// labVMImage finds the lab's cached guest image where internal/lab keeps it,
+// LAB_DIR/vm/image (LAB_DIR defaults to Root/lab), built for the lab's server
+// binary, Root/bin/server (go tool mage vm:image builds both).
+func labVMImage(root string) (vm.Image, error) {
+	dir := os.Getenv("LAB_DIR")
+	if dir == "" {
+		dir = filepath.Join(root, "lab")
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return vm.Image{}, err
+	}
+	return VMImage(root, filepath.Join(dir, "vm", "image"), filepath.Join(root, "bin", "server"))
+}
 
 // absPaths makes every non-empty path absolute: the servers and clients run
 // elsewhere and the info files carry the ftok pathnames.

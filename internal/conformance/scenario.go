@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/isolab/isolab/internal/infofile"
@@ -208,7 +209,11 @@ func skipped(servers []*srv) error {
 
 // waitReady waits until every started server has written its info file.
 func (sc *scenario) waitReady(ctx context.Context, servers ...*srv) {
-	deadline := time.Now().Add(readyTimeout)
+	timeout := readyTimeout
+	if b, ok := sc.e.sess.(interface{ readyTimeout() time.Duration }); ok {
+		timeout = b.readyTimeout() // a guest boots first
+	}
+	deadline := time.Now().Add(timeout)
 	for _, s := range servers {
 		if s.proc == nil {
 			continue
@@ -229,7 +234,7 @@ func (sc *scenario) waitReady(ctx context.Context, servers ...*srv) {
 				if time.Now().Before(deadline) {
 					continue
 				}
-				s.startErr = fmt.Errorf("no info file %s after %s", s.file, readyTimeout)
+				s.startErr = fmt.Errorf("no info file %s after %s", s.file, timeout)
 			}
 			break
 		}
@@ -294,8 +299,20 @@ func (sc *scenario) runClient(ctx context.Context, c side, deadline time.Duratio
 
 // finish waits for the servers to exit after the client is done. One still
 // running after a while gets its message taken by the harness (its client
-// never came), and then the signals.
+// never came), and then the signals. Where the client reaches neither channel
+// of a server (the VM), nothing can end its wait: it is stopped at once, as a
+// shutdown stops it (SIGTERM), and must still exit 0.
 func (sc *scenario) finish(ctx context.Context, servers ...*srv) {
+	if !sc.e.shmOK && !sc.e.sockOK {
+		var wg sync.WaitGroup
+		for _, s := range servers {
+			if s.proc != nil {
+				wg.Go(func() { s.proc.Stop(3 * time.Second) })
+			}
+		}
+		wg.Wait()
+		return
+	}
 	wait := func(d time.Duration) (running []*srv) {
 		deadline := time.Now().Add(d)
 		for _, s := range servers {

@@ -6,7 +6,9 @@
 //
 // The guest boots the image's own kernel and initrd straight from QEMU, mounts
 // the lab's shared directory over 9p at the host's path, and runs the server
-// with the arguments it finds on the kernel command line. Readiness is the
+// with the arguments it finds on the kernel command line: the image's own, or
+// any static binary on the share (Config.ServerBinary), writing its exit status
+// to a file on the share when asked (Config.StatusFile). Readiness is the
 // server's info file appearing in the shared directory; nothing connects to the
 // guest.
 //

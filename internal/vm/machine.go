@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -21,8 +22,14 @@ type Config struct {
 	Image      Image    // from EnsureImage
 	SharedDir  string   // absolute; the guest mounts it at the same path
 	ServerArgs []string // the server's arguments, without the binary
-	Accel      Accel    // "" means DetectAccel (LAB_ACCEL, /proc/cpuinfo, /dev/kvm)
-	Binary     string   // "" means qemu-system-x86_64 from PATH
+	// ServerBinary, when set, is a static server binary on SharedDir that the
+	// guest runs instead of the image's own (WithServerBinary).
+	ServerBinary string
+	// StatusFile, when set, is a file on SharedDir where the guest writes the
+	// server's exit status once it has exited (WithStatusFile; see ExitStatus).
+	StatusFile string
+	Accel      Accel  // "" means DetectAccel (LAB_ACCEL, /proc/cpuinfo, /dev/kvm)
+	Binary     string // "" means qemu-system-x86_64 from PATH
 	// NewNetNS starts QEMU in a new, empty network namespace (needs root).
 	// The guest is unreachable and reaches nothing either way (restrict=on);
 	// this is for tests run where the host has a route out.
@@ -77,6 +84,12 @@ func (m *Machine) argv(accel Accel, debug bool) ([]string, error) {
 		WithQMP(m.QMPSocket),
 		WithDaemonize(),
 	}
+	if c.ServerBinary != "" {
+		opts = append(opts, WithServerBinary(c.ServerBinary))
+	}
+	if c.StatusFile != "" {
+		opts = append(opts, WithStatusFile(c.StatusFile))
+	}
 	if c.Binary != "" {
 		opts = append(opts, WithBinary(c.Binary))
 	}
@@ -84,6 +97,25 @@ func (m *Machine) argv(accel Accel, debug bool) ([]string, error) {
 		opts = append(opts, WithAppend("systemd.unit=lab-debug.target"))
 	}
 	return Argv(append(opts, c.Options...)...)
+}
+
+// ExitStatus reads the server's exit status from the configured StatusFile,
+// which the guest writes once its server has exited: 128+n after signal n. It
+// fails when there is no status file (yet), as when the guest was killed
+// before its server exited.
+func (m *Machine) ExitStatus() (int, error) {
+	if m.Config.StatusFile == "" {
+		return -1, fmt.Errorf("exit status of VM %s: no status file configured", m.Config.Name)
+	}
+	b, err := os.ReadFile(m.Config.StatusFile)
+	if err != nil {
+		return -1, fmt.Errorf("exit status of VM %s: %w", m.Config.Name, err)
+	}
+	code, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return -1, fmt.Errorf("exit status of VM %s: %s holds %q", m.Config.Name, m.Config.StatusFile, b)
+	}
+	return code, nil
 }
 
 // logf writes one line to the configured log.

@@ -232,6 +232,45 @@ func WithServer(args ...string) Option {
 	}
 }
 
+// WithServerBinary has the guest run the server binary at path instead of
+// the image's own (/usr/local/bin/server), so that one image serves any
+// static server. path is absolute and on the shared directory (see
+// WithSharedDir), which the guest mounts at the same path.
+func WithServerBinary(path string) Option {
+	return func(inv *Invocation) error {
+		if err := sharePath(path); err != nil {
+			return fmt.Errorf("qemu argv: server binary: %w", err)
+		}
+		inv.Cmdline = append(inv.Cmdline, "lab.bin="+path)
+		return nil
+	}
+}
+
+// WithStatusFile has the guest write the server's exit status (a decimal
+// number, 128+n after signal n) to path once the server has exited, before it
+// powers off. path is absolute and on the shared directory.
+func WithStatusFile(path string) Option {
+	return func(inv *Invocation) error {
+		if err := sharePath(path); err != nil {
+			return fmt.Errorf("qemu argv: status file: %w", err)
+		}
+		inv.Cmdline = append(inv.Cmdline, "lab.status="+path)
+		return nil
+	}
+}
+
+// sharePath checks that path can name a file on the share from the kernel
+// command line: clean, absolute, one word.
+func sharePath(path string) error {
+	if !filepath.IsAbs(path) || filepath.Clean(path) != path {
+		return fmt.Errorf("%q is not a clean absolute path", path)
+	}
+	if err := checkWord(path); err != nil {
+		return fmt.Errorf("%q: %w", path, err)
+	}
+	return nil
+}
+
 // WithSerial makes the guest's serial port its console, written to logPath
 // and offered on the Unix socket socketPath, where a terminal can attach at
 // any time (socat -,raw,echo=0 UNIX-CONNECT:socketPath). With no one

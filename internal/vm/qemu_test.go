@@ -2,6 +2,9 @@ package vm
 
 import (
 	"encoding/base64"
+	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -103,6 +106,16 @@ func TestArgv(t *testing.T) {
 			cmdline: []string{"console=ttyS0"},
 		},
 		{
+			name:    "server binary and status file on the share",
+			opts:    []Option{kernel, WithSharedDir("/srv/share"), WithServerBinary("/srv/share/bin/theirs"), WithStatusFile("/srv/share/status/vm1")},
+			cmdline: []string{"lab.share=/srv/share", "lab.bin=/srv/share/bin/theirs", "lab.status=/srv/share/status/vm1"},
+		},
+		{
+			name:       "the image's own server, no status file",
+			opts:       []Option{kernel, WithSharedDir("/srv/share")},
+			notCmdline: []string{"lab.bin=", "lab.status="},
+		},
+		{
 			name:    "lean boot, extra words last",
 			opts:    []Option{kernel, WithAppend("systemd.unit=lab-debug.target")},
 			cmdline: []string{"panic=-1", "mitigations=off", "systemd.unit=lab-debug.target"},
@@ -123,6 +136,13 @@ func TestArgv(t *testing.T) {
 			for _, w := range tt.cmdline {
 				if !slices.Contains(words, w) {
 					t.Errorf("kernel command line %q, want it to hold %q", words, w)
+				}
+			}
+			for _, w := range words {
+				for _, p := range tt.notCmdline {
+					if strings.HasPrefix(w, p) {
+						t.Errorf("kernel command line %q holds %q, want no %q", words, w, p)
+					}
 				}
 			}
 			for _, s := range tt.notInArgv {
@@ -174,6 +194,10 @@ func TestArgvErrors(t *testing.T) {
 		{"zero cpus", []Option{WithKernel("/k"), WithCPUs(0)}, "0 CPUs"},
 		{"NUL in server arg", []Option{WithKernel("/k"), WithServer("a\x00b")}, "NUL"},
 		{"space in appended word", []Option{WithKernel("/k"), WithAppend("a b")}, "holds ' '"},
+		{"relative server binary", []Option{WithKernel("/k"), WithServerBinary("bin/server")}, "server binary: \"bin/server\" is not a clean absolute path"},
+		{"space in server binary", []Option{WithKernel("/k"), WithServerBinary("/srv/my server")}, "holds ' '"},
+		{"unclean status file", []Option{WithKernel("/k"), WithStatusFile("/srv/../status")}, "status file: \"/srv/../status\" is not a clean absolute path"},
+		{"empty status file", []Option{WithKernel("/k"), WithStatusFile("")}, "status file"},
 		{"command line too long", []Option{WithKernel("/k"), WithServer(strings.Repeat("m", 2000))}, "kernel keeps 2047"},
 	}
 	for _, tt := range tests {
@@ -213,9 +237,61 @@ func TestMachineArgv(t *testing.T) {
 	if strings.Contains(flagValue(argv, "-append"), "lab-debug") {
 		t.Errorf("Machine argv without debug boots lab-debug.target: %q", flagValue(argv, "-append"))
 	}
+	for _, w := range strings.Fields(flagValue(argv, "-append")) {
+		if strings.HasPrefix(w, "lab.bin=") || strings.HasPrefix(w, "lab.status=") {
+			t.Errorf("Machine argv without ServerBinary and StatusFile: kernel command line holds %q", w)
+		}
+	}
 	argv, _ = m.argv(TCG, true)
 	if !strings.HasSuffix(flagValue(argv, "-append"), " systemd.unit=lab-debug.target") {
 		t.Errorf("Machine argv with debug: kernel command line %q, want lab-debug.target last", flagValue(argv, "-append"))
+	}
+}
+
+func TestMachineArgvServerBinary(t *testing.T) {
+	m := New(Config{
+		Name: "vm1", RunDir: "/lab/vm/run", Image: ImageAt("/lab/vm/image"), SharedDir: "/lab/shared",
+		ServerBinary: "/lab/shared/bin/server-1", StatusFile: "/lab/shared/status/vm1",
+	})
+	argv, err := m.argv(TCG, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	words := strings.Fields(flagValue(argv, "-append"))
+	for _, w := range []string{"lab.bin=/lab/shared/bin/server-1", "lab.status=/lab/shared/status/vm1"} {
+		if !slices.Contains(words, w) {
+			t.Errorf("Machine argv: kernel command line %q, want it to hold %q", words, w)
+		}
+	}
+}
+
+func TestExitStatus(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		content string // "" means no file
+		want    int
+		wantErr string
+	}{
+		{"0\n", 0, ""},
+		{"143\n", 143, ""},
+		{"", -1, "no such file"},
+		{"garbage", -1, "holds"},
+	}
+	for i, tt := range tests {
+		path := filepath.Join(dir, fmt.Sprint(i))
+		if tt.content != "" {
+			if err := os.WriteFile(path, []byte(tt.content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		m := New(Config{Name: "vm1", StatusFile: path})
+		got, err := m.ExitStatus()
+		if got != tt.want || (err == nil) != (tt.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
+			t.Errorf("ExitStatus() with %q = %d, %v, want %d and an error holding %q", tt.content, got, err, tt.want, tt.wantErr)
+		}
+	}
+	if _, err := New(Config{Name: "vm1"}).ExitStatus(); err == nil {
+		t.Error("ExitStatus() without a StatusFile = nil error, want one")
 	}
 }
 
