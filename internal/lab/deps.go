@@ -10,9 +10,13 @@ import (
 
 // Packages are the Debian packages the lab uses: the container engines, QEMU
 // and the tools that build the VM image, and the namespace tools.
+//
+// Podman's network stack is named: without recommends, apt would satisfy its
+// container-network-stack with the older CNI plugins, not netavark, which the
+// lab was measured with.
 var Packages = []string{
-	"docker.io", "podman", "uidmap",
-	"qemu-system-x86", "qemu-utils", "mmdebstrap", "e2fsprogs",
+	"docker.io", "podman", "netavark", "aardvark-dns", "uidmap",
+	"qemu-system-x86", "qemu-utils", "mmdebstrap", "e2fsprogs", "xz-utils",
 	"iproute2", "util-linux", "gcc", "g++",
 }
 
