@@ -2,7 +2,6 @@ package lab
 
 import (
 	"context"
-
 	"os"
 	"os/exec"
 	"strings"
