@@ -19,6 +19,7 @@ import (
 	"github.com/isolab/isolab/internal/leakcheck"
 	"github.com/isolab/isolab/internal/report"
 	"github.com/isolab/isolab/internal/shm"
+	"github.com/isolab/isolab/internal/shmtest"
 	"github.com/isolab/isolab/internal/testnet"
 )
 
@@ -250,7 +251,7 @@ func TestShmAttachment(t *testing.T) {
 		t.Fatalf("CountServers = %d servers, %v, %v", len(servers), skipped, err)
 	}
 	key, _ := shm.Ftok(infoA.ShmPath, infoA.ProjID)
-	if perms := mappingPerms(t, key); !reflect.DeepEqual(perms, []string{"r--s"}) {
+	if perms := shmtest.MappingPerms(t, key); !reflect.DeepEqual(perms, []string{"r--s"}) {
 		t.Errorf("client's mappings of %v: %q, want one r--s (SHM_RDONLY)", key, perms)
 	}
 	if d, err := shm.Stat(servers[0].ShmID); err != nil || d.Nattch != 1 {
@@ -266,7 +267,7 @@ func TestShmAttachment(t *testing.T) {
 	if err != nil || d.Nattch != 0 {
 		t.Errorf("after Disconnect: segment %v, nattch %d; want it still there, detached", err, d.Nattch)
 	}
-	if perms := mappingPerms(t, key); len(perms) != 0 {
+	if perms := shmtest.MappingPerms(t, key); len(perms) != 0 {
 		t.Errorf("after Disconnect, still mapped: %q", perms)
 	}
 	if err := client.Disconnect(servers); err != nil {
@@ -350,24 +351,6 @@ func TestInfoFileRoundTrip(t *testing.T) {
 	if err != nil || len(entries) != 1 || entries[0].Info != info {
 		t.Errorf("List = %+v, %v, want %+v", entries, err, info)
 	}
-}
-
-// mappingPerms returns the permissions of this process's mappings of the
-// segment with key, from /proc/self/maps.
-func mappingPerms(t *testing.T, key shm.Key) []string {
-	t.Helper()
-	b, err := os.ReadFile("/proc/self/maps")
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := fmt.Sprintf("/SYSV%08x", uint32(key))
-	var perms []string
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 6 && f[5] == name {
-			perms = append(perms, f[1])
-		}
-	}
-	return perms
 }
 
 // TestMoreServersThanFDSetSize: a shared directory with more servers than

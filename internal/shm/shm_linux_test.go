@@ -86,7 +86,7 @@ func TestSegmentLifecycle(t *testing.T) {
 	if got := shm.Message(ro); got != "hello" {
 		t.Errorf("Message(read-only attachment) = %q, want %q", got, "hello")
 	}
-	if perms := mappingPerms(t, key); !equalSorted(perms, []string{"r--s", "rw-s"}) {
+	if perms := shmtest.MappingPerms(t, key); !equalSorted(perms, []string{"r--s", "rw-s"}) {
 		t.Errorf("mappings of %v in /proc/self/maps have perms %q, want one r--s (SHM_RDONLY) and one rw-s", key, perms)
 	}
 	if d, _ := shm.Stat(id); d.Nattch != 2 {
@@ -227,24 +227,6 @@ func checkHeld(t *testing.T, err error, key shm.Key, id, pid, nattch int) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
 	}
-}
-
-// mappingPerms returns the permissions of this process's mappings of the
-// segment with key, from /proc/self/maps ("/SYSV<key> (deleted)" lines).
-func mappingPerms(t *testing.T, key shm.Key) []string {
-	t.Helper()
-	b, err := os.ReadFile("/proc/self/maps")
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := fmt.Sprintf("/SYSV%08x", uint32(key))
-	var perms []string
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 6 && f[5] == name {
-			perms = append(perms, f[1])
-		}
-	}
-	return perms
 }
 
 func equalSorted(a, b []string) bool {

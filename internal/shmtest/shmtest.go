@@ -101,3 +101,21 @@ func AttachFromChild(t testing.TB, id int) string {
 	t.Helper()
 	return run(t, fmt.Sprintf("attach %d", id))
 }
+
+// MappingPerms returns the permissions ("r--s", "rw-s") of this process's
+// mappings of the segment with key, from /proc/self/maps ("/SYSV<key>" lines).
+func MappingPerms(t *testing.T, key shm.Key) []string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("/SYSV%08x", uint32(key))
+	var perms []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 6 && f[5] == name {
+			perms = append(perms, f[1])
+		}
+	}
+	return perms
+}
