@@ -26,6 +26,8 @@ const (
 	_ = "LAB_APPTAINER_FLAGS" // internal/lab: extra apptainer flags
 	_ = "LAB_ACCEL"           // internal/vm: auto, kvm or tcg (auto: KVM only with vmx/svm and a usable /dev/kvm)
 	_ = "LAB_VM_DEBUG"        // internal/vm: 1 boots guests with a root shell on their console
+	_ = "LAB_VM_BOOTS"        // internal/vm: how many guests boot at once on this machine (default: its cores)
+	_ = "LAB_VM_STALL"        // internal/vm: seconds a booting guest's console may stay silent before it counts as hung (default 60)
 	_ = "LAB_DEBIAN_MIRROR"   // scripts/vm-image.sh: Debian mirror for the VM image
 	_ = "LAB_MATRIX_DOCS"     // internal/matrix: 1 makes lab:matrix also write docs/matrix.json and the table in docs/ANSWERS.md
 )
@@ -86,7 +88,7 @@ func (Conformance) Run(ctx context.Context, dir string) error {
 // VM namespace: the guest image.
 type VM mg.Namespace
 
-// Image builds the VM image from Debian's packages (needs the mirror: run it outside scripts/netns-run).
+// Image builds the VM image from Debian's packages unless it is cached (needs the mirror: run it outside scripts/netns-run).
 func (VM) Image(ctx context.Context) error {
 	mg.CtxDeps(ctx, Deps)
 	l, err := newLab()
@@ -97,6 +99,16 @@ func (VM) Image(ctx context.Context) error {
 		return err
 	}
 	return l.VMImage(ctx)
+}
+
+// Bench boots one guest, then as many as the conformance VM column boots at once, and prints each phase; the last line is the ready/init ratio.
+func (VM) Bench(ctx context.Context) error {
+	mg.CtxDeps(ctx, Deps)
+	l, err := newLab()
+	if err != nil {
+		return err
+	}
+	return l.VMBench(ctx)
 }
 
 // Lab namespace: the verbs users know.

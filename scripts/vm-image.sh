@@ -1,38 +1,42 @@
 #!/bin/bash
 # vm-image.sh builds isolab's VM image from Debian's packages alone.
 #
-# Usage: scripts/vm-image.sh SERVER_BINARY OUTDIR
+# Usage: scripts/vm-image.sh LAB_INIT OUTDIR
 #
-# Writes OUTDIR/disk.img (raw ext4, the guest's root file system), and the
-# kernel and initrd from the image's own /boot as OUTDIR/vmlinux (unpacked)
-# and OUTDIR/initrd.img, for QEMU's -kernel/-initrd. Each step prints one line with
-# its duration; a failing step prints the tail of its log.
+# LAB_INIT is the static lab-init binary (cmd/lab-init), the guest's PID 1.
+# Writes OUTDIR/vmlinux, the Debian kernel unpacked to an ELF file, and
+# OUTDIR/initrd.img, the guest's whole root file system as an uncompressed
+# initramfs: a Debian system (mmdebstrap's essential variant and
+# scripts/vm/packages) with lab-init as /init. QEMU boots the two directly
+# (-kernel, -initrd): no disk, no ext4 or block driver to load, no root to
+# mount. The server is not in the image: guests run it from the lab's shared
+# directory, so editing the server never rebuilds the image. Each step prints
+# one line with its duration; a failing step prints the tail of its log.
 #
-# Runs as root: mmdebstrap's root mode, and mkfs.ext4 -d copies the tree's
-# owners as they are on disk. internal/vm runs this script and decides when:
-# its cache key hashes this file, scripts/vm/ and the server binary.
+# Runs as root (mmdebstrap's root mode). internal/vm runs this script and
+# decides when: its cache key hashes this file, scripts/vm/ and LAB_INIT.
 #
 # Environment: LAB_DEBIAN_MIRROR (default http://deb.debian.org/debian).
 set -euo pipefail
 
 if [[ $# -ne 2 ]]; then
-	echo "usage: $0 SERVER_BINARY OUTDIR" >&2
+	echo "usage: $0 LAB_INIT OUTDIR" >&2
 	exit 2
 fi
-server=$(realpath "$1")
+init=$(realpath "$1")
 out=$2
 here=$(dirname "$(realpath "$0")")/vm
 mirror=${LAB_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 suite=bookworm
 
-for tool in mmdebstrap mkfs.ext4 xz; do
+for tool in mmdebstrap cpio xz; do
 	command -v "$tool" >/dev/null || {
-		echo "vm image: $tool not found (try: apt-get install mmdebstrap e2fsprogs xz-utils)" >&2
+		echo "vm image: $tool not found (try: apt-get install mmdebstrap cpio xz-utils)" >&2
 		exit 1
 	}
 done
 [[ $(id -u) -eq 0 ]] || { echo "vm image: must run as root (mmdebstrap --mode=root)" >&2; exit 1; }
-[[ -x $server ]] || { echo "vm image: server binary $server is not executable" >&2; exit 1; }
+[[ -x $init ]] || { echo "vm image: lab-init binary $init is not executable" >&2; exit 1; }
 
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/isolab-vm.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -56,7 +60,10 @@ bootstrap() {
 	local packages m='/lib/modules/*/kernel' # a dpkg pattern, not a glob
 	packages=$(grep -v '^#' "$here/packages" | xargs | tr ' ' ,)
 	local opts=(
-		--variant=minbase --mode=root --include="$packages"
+		# Debian's Essential:yes set (no apt: nothing is installed in a
+		# guest) plus our packages: every byte of it is unpacked by the
+		# guest's kernel at each boot.
+		--variant=essential --mode=root --include="$packages"
 		# Merge /usr by hand rather than through the usrmerge package,
 		# which would pull in perl (55 MB).
 		--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr
@@ -67,16 +74,16 @@ bootstrap() {
 		--dpkgopt='path-exclude=/usr/share/man/*'
 		--dpkgopt='path-exclude=/usr/share/info/*'
 		--dpkgopt='path-exclude=/usr/share/locale/*'
-		# Of the kernel's 400 MB of modules keep the ones tiny-initramfs
-		# loads (tiny-initramfs.conf) and their dependencies; configure
+		# iconv's character set converters (9 MB): a server sends bytes.
+		--dpkgopt='path-exclude=/usr/lib/x86_64-linux-gnu/gconv/*'
+		# Of the kernel's 400 MB of modules keep the ones lab-init loads
+		# (vm/rootfs/etc/isolab/modules) and their dependencies; configure
 		# checks that none is missing.
 		--dpkgopt="path-exclude=$m/*"
 	)
 	local keep
-	for keep in fs/9p/\* fs/ext4/\* fs/jbd2/\* fs/mbcache.ko fs/netfs/\* fs/fscache/\* \
-		net/9p/\* net/core/failover.ko drivers/virtio/\* drivers/block/virtio_blk.ko \
-		drivers/net/virtio_net.ko drivers/net/net_failover.ko lib/crc16.ko \
-		crypto/crc32c\* arch/x86/crypto/crc32c\*; do
+	for keep in fs/9p/\* fs/netfs/\* fs/fscache/\* net/9p/\* net/core/failover.ko \
+		drivers/virtio/\* drivers/net/virtio_net.ko drivers/net/net_failover.ko; do
 		opts+=(--dpkgopt="path-include=$m/$keep")
 	done
 	# tiny-initramfs reads its configuration when the kernel is installed,
@@ -86,54 +93,24 @@ bootstrap() {
 }
 
 configure() {
-	# mktirfs does not notice a module it cannot find, so check here that
-	# the initrd got every one it was asked for, dependencies included.
-	local INCLUDE_MODULES kver mods
-	# shellcheck disable=SC1091 # the image's copy of vm/rootfs/etc/tiny-initramfs/
-	. "$root/etc/tiny-initramfs/tiny-initramfs.conf"
-	kver=$(ls "$root/lib/modules")
-	read -r -a mods <<<"${INCLUDE_MODULES//,/ }"
-	chroot "$root" modprobe --set-version "$kver" --show-depends "${mods[@]}" >/dev/null
 	cp -a "$here/rootfs/." "$root/"
-	install -m 0755 "$server" "$root/usr/local/bin/server"
-	local sys=$root/etc/systemd/system
-	ln -sfn lab.target "$sys/default.target"
-	# QEMU can press Ctrl-Alt-Del (QMP send-key) without any guest agent,
-	# ACPI daemon or logind; PID 1 handles it. Make it mean power off.
-	ln -sfn /lib/systemd/system/poweroff.target "$sys/ctrl-alt-del.target"
-	# Generators only serve things this guest lacks (fstab, gettys, gpt,
-	# cryptsetup, SysV scripts...); each costs an exec under TCG.
-	mkdir -p "$root/etc/systemd/system-generators"
-	local g
-	for g in "$root"/lib/systemd/system-generators/*; do
-		ln -sfn /dev/null "$root/etc/systemd/system-generators/${g##*/}"
-	done
-	# A fixed machine ID, so that no boot counts as the first (which
-	# would run preset-all).
+	# The modules lab-init loads must be there, dependencies included.
+	local kver mods
+	kver=$(ls "$root/lib/modules")
+	mapfile -t mods < <(grep -v -e '^#' -e '^$' "$root/etc/isolab/modules")
+	chroot "$root" modprobe --set-version "$kver" --show-depends "${mods[@]}" >/dev/null
+	install -m 0755 "$init" "$root/init"
+	# A fixed machine ID, as an installed system has one.
 	tr -d - </proc/sys/kernel/random/uuid >"$root/etc/machine-id"
+	# lab-init names each guest after its server at boot.
 	echo isolab-vm >"$root/etc/hostname"
 	rm -rf "$root"/var/cache/apt/* "$root"/var/lib/apt/lists/* "$root"/var/log/*
 }
 
-mkfs() {
-	# Free space for the guest's own writes (there are few: the server
-	# writes to the share); the image is thrown away after each run anyway,
-	# as the guest writes to a qcow2 overlay.
-	local mb
-	mb=$(($(du -sm "$root" | cut -f1) * 21 / 20 + 24))
-	rm -f "$work/disk.img"
-	# No journal and inode tables initialised now, so the guest's kernel
-	# neither replays nor zeroes anything at boot.
-	mkfs.ext4 -q -F -L isolab -O ^has_journal -m 0 \
-		-E lazy_itable_init=0,lazy_journal_init=0 \
-		-d "$root" "$work/disk.img" "${mb}M"
-}
-
 publish() {
 	mkdir -p "$out"
-	local kernel initrd offset
+	local kernel offset
 	kernel=$(ls "$root"/boot/vmlinuz-*)
-	initrd=$(ls "$root"/boot/initrd.img-*)
 	# QEMU boots the kernel uncompressed (an ELF file, through its PVH
 	# entry point): under TCG, unpacking the xz-compressed bzImage inside
 	# the guest took 2.3 s of a 7 s boot. Find the xz stream the way the
@@ -145,17 +122,20 @@ publish() {
 		echo "$kernel did not unpack to an ELF file" >&2
 		return 1
 	}
-	install -m 0644 "$initrd" "$out/initrd.img.new"
-	mv "$work/disk.img" "$out/disk.img.new"
+	# The root file system, uncompressed (the guest's kernel would spend
+	# longer inflating it than reading it), in a stable order. /boot is
+	# left out: QEMU loads the kernel itself.
+	(cd "$root" && find . -path ./boot -prune -o -print | LC_ALL=C sort |
+		cpio --quiet -o -H newc --reproducible) >"$out/initrd.img.new"
 	local f
-	for f in vmlinux initrd.img disk.img; do
+	for f in vmlinux initrd.img; do
 		mv "$out/$f.new" "$out/$f"
 	done
+	rm -f "$out/disk.img" # an image of the days before the initramfs root
 }
 
 start=$SECONDS
 step "bootstrap Debian $suite (mmdebstrap)" bootstrap
 step "configure guest" configure
-step "make ext4 root file system" mkfs
 step "publish to $out" publish
-echo "vm image: built a $(du -m --apparent-size "$out/disk.img" | cut -f1) MiB disk in $((SECONDS - start))s"
+echo "vm image: built a $(du -m --apparent-size "$out/initrd.img" | cut -f1) MiB root file system in $((SECONDS - start))s"

@@ -41,4 +41,4 @@ func (VMEnv) Open(context.Context, string, func(string, ...any)) (Session, error
 }
 
 // VMImage fails: there is no VM environment on this platform.
-func VMImage(root, imageDir, server string) (vm.Image, error) { return vm.Image{}, errUnsupported }
+func VMImage(root, imageDir, init string) (vm.Image, error) { return vm.Image{}, errUnsupported }

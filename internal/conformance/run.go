@@ -166,8 +166,8 @@ func defaultEnvs(ctx context.Context, root string) ([]Env, []string) {
 }
 
 // labVMImage finds the lab's cached guest image where internal/lab keeps it,
-// LAB_DIR/vm/image (LAB_DIR defaults to Root/lab), built for the lab's server
-// binary, Root/bin/server (go tool mage vm:image builds both).
+// LAB_DIR/vm/image (LAB_DIR defaults to Root/lab), built with the lab's
+// lab-init, Root/bin/lab-init (go tool mage vm:image builds both).
 func labVMImage(root string) (vm.Image, error) {
 	dir := os.Getenv("LAB_DIR")
 	if dir == "" {
@@ -177,7 +177,7 @@ func labVMImage(root string) (vm.Image, error) {
 	if err != nil {
 		return vm.Image{}, err
 	}
-	return VMImage(root, filepath.Join(dir, "vm", "image"), filepath.Join(root, "bin", "server"))
+	return VMImage(root, filepath.Join(dir, "vm", "image"), filepath.Join(root, "bin", "lab-init"))
 }
 
 // absPaths makes every non-empty path absolute: the servers and clients run

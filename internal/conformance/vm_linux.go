@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/isolab/isolab/internal/vm"
+	"github.com/isolab/isolab/internal/vm/guestinit"
 )
 
 // vmReadyTimeout bounds a guest's boot to its server's info file. One boot
@@ -64,9 +65,9 @@ func (v VMEnv) Open(ctx context.Context, workDir string, logf func(string, ...an
 	return s, nil
 }
 
-// vmTools checks for QEMU and qemu-img.
+// vmTools checks for QEMU.
 func vmTools() error {
-	for _, tool := range [][2]string{{"qemu-system-x86_64", "qemu-system-x86"}, {"qemu-img", "qemu-utils"}} {
+	for _, tool := range [][2]string{{"qemu-system-x86_64", "qemu-system-x86"}} {
 		if _, err := exec.LookPath(tool[0]); err != nil {
 			return fmt.Errorf("%s not found (try: apt-get install %s)", tool[0], tool[1])
 		}
@@ -74,20 +75,19 @@ func vmTools() error {
 	return nil
 }
 
-// VMImage returns the guest image in imageDir when it is cached for the
-// server binary server (the lab's bin/server, which vm:image builds it from;
-// the guests run the binaries on their share, not that one),
-// else an error that says why and how to build it.
-func VMImage(root, imageDir, server string) (vm.Image, error) {
+// VMImage returns the guest image in imageDir when it is cached for this
+// tree's recipe and the lab-init binary init (the lab's bin/lab-init, which
+// vm:image builds it with), else an error that says why and how to build it.
+func VMImage(root, imageDir, init string) (vm.Image, error) {
 	if err := vmTools(); err != nil {
 		return vm.Image{}, err
 	}
-	key, err := vm.ImageKey(filepath.Join(root, "scripts", "vm-image.sh"), server)
+	key, err := vm.ImageKey(filepath.Join(root, "scripts", "vm-image.sh"), init)
 	if err != nil {
 		return vm.Image{}, fmt.Errorf("%w (try: go tool mage vm:image, outside scripts/netns-run)", err)
 	}
 	if !vm.Cached(imageDir, key) {
-		return vm.Image{}, fmt.Errorf("no VM image in %s for %s and this tree's scripts/vm (try: go tool mage vm:image, outside scripts/netns-run, with the same LAB_DIR)", imageDir, server)
+		return vm.Image{}, fmt.Errorf("no VM image in %s for %s and this tree's scripts/vm (try: go tool mage vm:image, outside scripts/netns-run, with the same LAB_DIR)", imageDir, init)
 	}
 	img := vm.ImageAt(imageDir)
 	img.Key = key
@@ -165,9 +165,7 @@ func (s *vmSession) StartServer(ctx context.Context, spec ServerSpec) (Process, 
 		ServerBinary: bin,
 		StatusFile:   status,
 		Accel:        s.env.Accel,
-		// One CPU each: the guests of a run boot at once on a few cores.
-		Options: []vm.Option{vm.WithCPUs(1), vm.WithMemory(256)},
-		Log:     &syncWriter{w: log},
+		Log:          &syncWriter{w: log},
 	})
 	if err := m.Start(ctx); err != nil {
 		log.Close()
@@ -244,14 +242,14 @@ func (p *vmProc) wait(ctx context.Context) {
 // serverLines keeps the console's lines from the server's start on, without
 // the kernel's and lab-guest's own, for the checks' details.
 func serverLines(serial string) string {
-	_, after, found := strings.Cut(serial, "lab-guest: starting server")
+	_, after, found := strings.Cut(serial, guestinit.StartLine)
 	if !found {
 		return ""
 	}
 	var b strings.Builder
 	for _, l := range strings.Split(after, "\n")[1:] {
 		l = strings.TrimRight(l, "\r")
-		if l == "" || strings.HasPrefix(l, "[") || strings.HasPrefix(l, "lab-guest:") {
+		if l == "" || strings.HasPrefix(l, "[") || strings.HasPrefix(l, guestinit.Prefix) {
 			continue
 		}
 		b.WriteString(l + "\n")

@@ -2,10 +2,10 @@ package lab
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"strconv"
 
+	"github.com/isolab/isolab/internal/gobuild"
 	"github.com/isolab/isolab/internal/scenario"
 )
 
@@ -15,16 +15,14 @@ func (l *Lab) ServerBin() string { return filepath.Join(l.BinDir(), "server") }
 // ClientBin is the static client binary the lab runs on the host.
 func (l *Lab) ClientBin() string { return filepath.Join(l.BinDir(), "client") }
 
-// Build compiles the static server and client into BinDir. The go command's
-// cache makes a build with nothing changed take well under a second.
+// InitBin is the VM guest's PID 1, baked into the VM image.
+func (l *Lab) InitBin() string { return filepath.Join(l.BinDir(), gobuild.Init) }
+
+// Build compiles the static server, client and lab-init into BinDir. The go
+// command's cache makes a build with nothing changed take well under a second.
 func (l *Lab) Build(ctx context.Context) error {
-	return l.Step("built server and client", func() error {
-		goBin := filepath.Join(os.Getenv("GOROOT"), "bin", "go")
-		if os.Getenv("GOROOT") == "" {
-			goBin = "go"
-		}
-		_, err := l.CommandEnv(ctx, []string{"CGO_ENABLED=0"}, goBin, "build", "-trimpath", "-ldflags=-s -w",
-			"-o", l.BinDir()+string(filepath.Separator), "./cmd/server", "./cmd/client")
+	return l.Step("built server, client and lab-init", func() error {
+		_, err := gobuild.Static(ctx, l.Root, l.BinDir(), gobuild.Server, gobuild.Client, gobuild.Init)
 		return err
 	})
 }

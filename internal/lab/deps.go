@@ -15,7 +15,7 @@ import (
 // lab was measured with.
 var Packages = []string{
 	"docker.io", "podman", "netavark", "aardvark-dns", "uidmap",
-	"qemu-system-x86", "qemu-utils", "mmdebstrap", "e2fsprogs", "xz-utils",
+	"qemu-system-x86", "mmdebstrap", "cpio", "xz-utils",
 	"iproute2", "util-linux", "gcc", "g++",
 }
 

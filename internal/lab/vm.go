@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 
 	"github.com/isolab/isolab/internal/scenario"
@@ -39,7 +40,7 @@ func (l *Lab) vmImageDir() string { return filepath.Join(l.Dir, "vm", "image") }
 // probing the guest cannot leave the machine.
 func (l *Lab) detectVM(ctx context.Context, e *environments) error {
 	for _, tool := range []struct{ bin, pkg string }{
-		{"qemu-system-x86_64", "qemu-system-x86"}, {"qemu-img", "qemu-utils"}, {"mmdebstrap", "mmdebstrap"},
+		{"qemu-system-x86_64", "qemu-system-x86"}, {"mmdebstrap", "mmdebstrap"}, {"cpio", "cpio"},
 	} {
 		if _, err := exec.LookPath(tool.bin); err != nil {
 			return fmt.Errorf("the scenario has a VM server: %s not found (try: apt-get install %s)", tool.bin, tool.pkg)
@@ -54,7 +55,7 @@ func (l *Lab) detectVM(ctx context.Context, e *environments) error {
 	return nil
 }
 
-// VMImage builds the VM image for the current server binary unless it is cached.
+// VMImage builds the VM image for this tree's recipe unless it is cached.
 func (l *Lab) VMImage(ctx context.Context) error {
 	return (&vmBackend{lab: l}).ensureImage(ctx)
 }
@@ -64,12 +65,12 @@ func (l *Lab) VMImage(ctx context.Context) error {
 func (b *vmBackend) ensureImage(ctx context.Context) error {
 	return b.lab.Step("vm image", func() error {
 		script := filepath.Join(b.lab.Root, "scripts", "vm-image.sh")
-		key, err := vm.ImageKey(script, b.lab.ServerBin())
+		key, err := vm.ImageKey(script, b.lab.InitBin())
 		if err != nil {
 			return err
 		}
 		if Isolated() && !vm.Cached(b.lab.vmImageDir(), key) {
-			return fmt.Errorf("the VM image for this server binary is not built, and this network namespace cannot reach Debian's mirror: run 'go tool mage vm:image' outside scripts/netns-run first")
+			return fmt.Errorf("the VM image for this tree's recipe is not built, and this network namespace cannot reach Debian's mirror: run 'go tool mage vm:image' outside scripts/netns-run first")
 		}
 		var log io.Writer = io.Discard
 		if b.lab.Verbose {
@@ -77,7 +78,7 @@ func (b *vmBackend) ensureImage(ctx context.Context) error {
 		}
 		img, built, err := vm.EnsureImage(ctx, vm.ImageConfig{
 			Script: script,
-			Server: b.lab.ServerBin(),
+			Init:   b.lab.InitBin(),
 			Dir:    b.lab.vmImageDir(),
 			Log:    log,
 		})
@@ -89,15 +90,20 @@ func (b *vmBackend) ensureImage(ctx context.Context) error {
 	})
 }
 
+// guestServer is the server binary VMs run, on the share: the image holds none.
+func (b *vmBackend) guestServer() string { return filepath.Join(b.lab.SharedDir(), "bin", "server") }
+
 func (b *vmBackend) machine(r *Running, log io.Writer) *vm.Machine {
 	return vm.New(vm.Config{
-		Name:       r.Name,
-		RunDir:     b.lab.vmRunDir(),
-		Image:      b.image,
-		SharedDir:  b.lab.SharedDir(),
-		ServerArgs: serverArgs(r),
-		Options:    vmOptions(r.ExtraArgs),
-		Log:        log,
+		Name:         r.Name,
+		RunDir:       b.lab.vmRunDir(),
+		Image:        b.image,
+		SharedDir:    b.lab.SharedDir(),
+		ServerBinary: b.guestServer(),
+		ServerArgs:   serverArgs(r),
+		StatusFile:   filepath.Join(b.lab.SharedDir(), "status", r.Name),
+		Options:      vmOptions(r.ExtraArgs),
+		Log:          log,
 	})
 }
 
@@ -119,6 +125,19 @@ func (b *vmBackend) Start(ctx context.Context, r *Running) error {
 	}
 	defer log.Close()
 	m := b.machine(r, io.MultiWriter(log, prefixed(b.lab)))
+	bin, err := os.ReadFile(b.lab.ServerBin())
+	if err != nil {
+		return err
+	}
+	for _, d := range []string{filepath.Dir(b.guestServer()), filepath.Dir(m.Config.StatusFile)} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	os.Remove(m.Config.StatusFile)
+	if err := os.WriteFile(b.guestServer(), bin, 0o755); err != nil {
+		return err
+	}
 	if err := m.Start(ctx); err != nil {
 		return err
 	}
@@ -131,7 +150,7 @@ func (b *vmBackend) Start(ctx context.Context, r *Running) error {
 }
 
 // Stop powers the guest off (its server gets SIGTERM and cleans up), then kills
-// QEMU if it lingers. The guest server's exit status stays in the guest: -1.
+// QEMU if it lingers, and returns the exit status the guest wrote.
 func (b *vmBackend) Stop(ctx context.Context, r *Running) (int, error) {
 	log, err := os.OpenFile(r.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -143,7 +162,12 @@ func (b *vmBackend) Stop(ctx context.Context, r *Running) (int, error) {
 	if serial, rerr := os.ReadFile(m.SerialLog); rerr == nil {
 		fmt.Fprintf(log, "--- serial console\n%s", serial)
 	}
-	return -1, err
+	code, serr := m.ExitStatus()
+	os.Remove(m.Config.StatusFile)
+	if err == nil && serr != nil {
+		err = serr
+	}
+	return code, err
 }
 
 // Reap stops every guest whose pid file is still in the run directory.
@@ -158,12 +182,6 @@ func (b *vmBackend) Reap(ctx context.Context) []string {
 		}
 		m.Stop(ctx)
 	}
-	overlays, _ := filepath.Glob(filepath.Join(b.lab.vmRunDir(), "*.qcow2"))
-	for _, o := range overlays {
-		if os.Remove(o) == nil {
-			leaks = append(leaks, "VM overlay "+o)
-		}
-	}
 	return leaks
 }
 
@@ -174,4 +192,45 @@ func prefixed(l *Lab) io.Writer {
 		return l.Out
 	}
 	return io.Discard
+}
+
+// ConformanceVMGuests is how many guests the conformance harness's VM column
+// boots at once: two servers in each of its four cells.
+const ConformanceVMGuests = 8
+
+// VMBench boots one guest alone, then ConformanceVMGuests at once, and prints
+// what each phase of each boot took; the last line is the single boot's
+// ready/init ratio (see vm.Boot.Ratio). QEMU runs in a network namespace of
+// its own: nothing connects to the guests.
+func (l *Lab) VMBench(ctx context.Context) error {
+	if err := l.Build(ctx); err != nil {
+		return err
+	}
+	b := &vmBackend{lab: l}
+	if err := b.ensureImage(ctx); err != nil {
+		return err
+	}
+	accel, why, err := vm.DetectAccel()
+	if err != nil {
+		return err
+	}
+	l.Printf("vm:bench: accelerator %s (%s), %d cores, %d guests boot at a time (%s)", accel, why, runtime.NumCPU(), vm.BootSlots(), vm.EnvBoots)
+	work, err := os.MkdirTemp("", "isolab-vm-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	cfg := vm.BenchConfig{Image: b.image, Server: l.ServerBin(), WorkDir: work, Accel: accel, NewNetNS: !Isolated()}
+	one, err := vm.Bench(ctx, cfg, 1)
+	if err != nil {
+		return err
+	}
+	vm.WriteBench(l.Out, "one guest", one)
+	many, err := vm.Bench(ctx, cfg, ConformanceVMGuests)
+	if err != nil {
+		return err
+	}
+	vm.WriteBench(l.Out, fmt.Sprintf("%d guests at once, as the conformance VM column boots them", len(many)), many)
+	l.Printf("ready/init ratio: %.2f", one[0].Ratio())
+	return nil
 }

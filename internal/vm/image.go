@@ -15,19 +15,20 @@ import (
 	"strings"
 )
 
-// Image is a built guest image in its cache directory.
+// Image is a built guest image in its cache directory: Debian's kernel and
+// the guest's whole root file system as an initramfs, with lab-init as PID 1.
+// It holds no server: guests run one from the shared directory.
 type Image struct {
 	Dir    string // the cache directory
-	Disk   string // raw ext4 root file system; guests boot overlays of it
 	Kernel string // the image's kernel, unpacked
-	Initrd string // the image's initrd
+	Initrd string // the root file system, an uncompressed initramfs
 	Key    string // ImageKey of the inputs it was built from
 }
 
 // ImageConfig says how to build the guest image and where to keep it.
 type ImageConfig struct {
 	Script string    // scripts/vm-image.sh; its guest files are in scripts/vm/ beside it
-	Server string    // the static server binary to install in the guest
+	Init   string    // the static lab-init binary (cmd/lab-init), the guest's PID 1
 	Dir    string    // cache directory, e.g. lab/vm/image
 	Log    io.Writer // receives the script's progress lines; nil discards them
 }
@@ -39,16 +40,16 @@ const keyFile = "key"
 func ImageAt(dir string) Image {
 	return Image{
 		Dir:    dir,
-		Disk:   filepath.Join(dir, "disk.img"),
 		Kernel: filepath.Join(dir, "vmlinux"),
 		Initrd: filepath.Join(dir, "initrd.img"),
 	}
 }
 
-// ImageKey hashes every input of the image: the script, each file under the
-// vm/ directory beside it (package list, guest units and scripts: path, mode
-// and content) and the server binary. Any change means a rebuild.
-func ImageKey(script, server string) (string, error) {
+// ImageKey hashes every input of the image, its recipe: the script, each file
+// under the vm/ directory beside it (package list and guest files: path, mode
+// and content) and the lab-init binary. Any change means a rebuild; the
+// server is not an input.
+func ImageKey(script, init string) (string, error) {
 	h := sha256.New()
 	add := func(name, path string, mode fs.FileMode) error {
 		b, err := os.ReadFile(path)
@@ -62,7 +63,7 @@ func ImageKey(script, server string) (string, error) {
 	if err := add("script", script, 0); err != nil {
 		return "", err
 	}
-	if err := add("server", server, 0); err != nil {
+	if err := add("init", init, 0); err != nil {
 		return "", err
 	}
 	guest := filepath.Join(filepath.Dir(script), "vm")
@@ -90,7 +91,7 @@ func Cached(dir, key string) bool {
 		return false
 	}
 	img := ImageAt(dir)
-	for _, f := range []string{img.Disk, img.Kernel, img.Initrd} {
+	for _, f := range []string{img.Kernel, img.Initrd} {
 		if _, err := os.Stat(f); err != nil {
 			return false
 		}
@@ -103,7 +104,7 @@ func Cached(dir, key string) bool {
 // the script ran. The script needs root and mmdebstrap; a warm call costs a
 // hash of the inputs.
 func EnsureImage(ctx context.Context, cfg ImageConfig) (img Image, built bool, err error) {
-	key, err := ImageKey(cfg.Script, cfg.Server)
+	key, err := ImageKey(cfg.Script, cfg.Init)
 	if err != nil {
 		return Image{}, false, err
 	}
@@ -130,7 +131,7 @@ func EnsureImage(ctx context.Context, cfg ImageConfig) (img Image, built bool, e
 		log = io.Discard
 	}
 	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, "bash", cfg.Script, cfg.Server, cfg.Dir)
+	cmd := exec.CommandContext(ctx, "bash", cfg.Script, cfg.Init, cfg.Dir)
 	cmd.Stdout = log
 	cmd.Stderr = io.MultiWriter(log, &stderr)
 	if err := cmd.Run(); err != nil {
@@ -140,8 +141,8 @@ func EnsureImage(ctx context.Context, cfg ImageConfig) (img Image, built bool, e
 		return Image{}, false, fmt.Errorf("record VM image key: %w", err)
 	}
 	if !Cached(cfg.Dir, key) {
-		return Image{}, false, fmt.Errorf("build VM image with %s: it did not write %s, %s and %s",
-			cfg.Script, img.Disk, img.Kernel, img.Initrd)
+		return Image{}, false, fmt.Errorf("build VM image with %s: it did not write %s and %s",
+			cfg.Script, img.Kernel, img.Initrd)
 	}
 	return img, true, nil
 }

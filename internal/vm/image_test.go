@@ -10,24 +10,24 @@ import (
 )
 
 // fakeInputs lays out a script dir like scripts/ (a script and a vm/ dir) and
-// a server binary. The script writes the three image files and appends a line
+// a lab-init binary. The script writes the two image files and appends a line
 // to runs.
-func fakeInputs(t *testing.T) (script, server, runs string) {
+func fakeInputs(t *testing.T) (script, init, runs string) {
 	t.Helper()
 	dir := t.TempDir()
 	script = filepath.Join(dir, "scripts", "vm-image.sh")
 	runs = filepath.Join(dir, "runs")
-	server = filepath.Join(dir, "server")
+	init = filepath.Join(dir, "lab-init")
 	write(t, script, `#!/bin/bash
 set -e
 echo "vm image: fake build"
 mkdir -p "$2"
-for f in disk.img vmlinux initrd.img; do echo "$1" >"$2/$f"; done
+for f in vmlinux initrd.img; do echo "$1" >"$2/$f"; done
 echo run >>`+runs+"\n", 0o755)
 	write(t, filepath.Join(dir, "scripts", "vm", "packages"), "systemd\n", 0o644)
-	write(t, filepath.Join(dir, "scripts", "vm", "rootfs", "usr", "local", "sbin", "lab-guest"), "#!/bin/bash\n", 0o755)
-	write(t, server, "server v1", 0o755)
-	return script, server, runs
+	write(t, filepath.Join(dir, "scripts", "vm", "rootfs", "etc", "isolab", "modules"), "9p\n", 0o644)
+	write(t, init, "lab-init v1", 0o755)
+	return script, init, runs
 }
 
 func write(t *testing.T, path, content string, mode os.FileMode) {
@@ -44,29 +44,29 @@ func write(t *testing.T, path, content string, mode os.FileMode) {
 }
 
 func TestImageKey(t *testing.T) {
-	script, server, _ := fakeInputs(t)
+	script, init, _ := fakeInputs(t)
 	guest := filepath.Join(filepath.Dir(script), "vm")
-	base, err := ImageKey(script, server)
+	base, err := ImageKey(script, init)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again, _ := ImageKey(script, server); again != base {
+	if again, _ := ImageKey(script, init); again != base {
 		t.Fatalf("ImageKey changed with nothing changed: %s then %s", base, again)
 	}
 	changes := []struct {
 		name   string
 		change func()
 	}{
-		{"server binary", func() { write(t, server, "server v2", 0o755) }},
+		{"lab-init binary", func() { write(t, init, "lab-init v2", 0o755) }},
 		{"script", func() { write(t, script, "#!/bin/bash\nexit 1\n", 0o755) }},
 		{"package list", func() { write(t, filepath.Join(guest, "packages"), "systemd\nbusybox-static\n", 0o644) }},
-		{"guest file mode", func() { os.Chmod(filepath.Join(guest, "rootfs", "usr", "local", "sbin", "lab-guest"), 0o644) }},
+		{"guest file mode", func() { os.Chmod(filepath.Join(guest, "rootfs", "etc", "isolab", "modules"), 0o600) }},
 		{"new guest file", func() { write(t, filepath.Join(guest, "rootfs", "etc", "hostname"), "x\n", 0o644) }},
 	}
 	seen := map[string]string{base: "start"}
 	for _, c := range changes {
 		c.change()
-		key, err := ImageKey(script, server)
+		key, err := ImageKey(script, init)
 		if err != nil {
 			t.Fatalf("ImageKey after changing the %s: %v", c.name, err)
 		}
@@ -76,7 +76,7 @@ func TestImageKey(t *testing.T) {
 		seen[key] = c.name
 	}
 	if _, err := ImageKey(script, filepath.Join(guest, "missing")); err == nil || !strings.Contains(err.Error(), "hash VM image input") {
-		t.Errorf("ImageKey(missing server) error = %v, want one saying what it was doing", err)
+		t.Errorf("ImageKey(missing lab-init) error = %v, want one saying what it was doing", err)
 	}
 }
 
@@ -84,8 +84,8 @@ func TestEnsureImage(t *testing.T) {
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Skip("bash not found (try: apt-get install bash)")
 	}
-	script, server, runs := fakeInputs(t)
-	cfg := ImageConfig{Script: script, Server: server, Dir: filepath.Join(t.TempDir(), "image")}
+	script, init, runs := fakeInputs(t)
+	cfg := ImageConfig{Script: script, Init: init, Dir: filepath.Join(t.TempDir(), "image")}
 	ctx := context.Background()
 	steps := []struct {
 		name      string
@@ -94,9 +94,9 @@ func TestEnsureImage(t *testing.T) {
 	}{
 		{"cold", func() {}, true},
 		{"warm", func() {}, false},
-		{"server changed", func() { write(t, server, "server v2", 0o755) }, true},
+		{"lab-init changed", func() { write(t, init, "lab-init v2", 0o755) }, true},
 		{"warm again", func() {}, false},
-		{"disk lost", func() { os.Remove(filepath.Join(cfg.Dir, "disk.img")) }, true},
+		{"initrd lost", func() { os.Remove(filepath.Join(cfg.Dir, "initrd.img")) }, true},
 	}
 	for _, s := range steps {
 		s.change()
@@ -107,11 +107,11 @@ func TestEnsureImage(t *testing.T) {
 		if built != s.wantBuilt {
 			t.Errorf("%s: EnsureImage built = %v, want %v", s.name, built, s.wantBuilt)
 		}
-		if want, _ := ImageKey(script, server); img.Key != want || !Cached(cfg.Dir, want) {
+		if want, _ := ImageKey(script, init); img.Key != want || !Cached(cfg.Dir, want) {
 			t.Errorf("%s: image key %s, cached %v; want %s cached", s.name, img.Key, Cached(cfg.Dir, want), want)
 		}
-		if img.Disk != filepath.Join(cfg.Dir, "disk.img") {
-			t.Errorf("%s: Disk = %s", s.name, img.Disk)
+		if img.Initrd != filepath.Join(cfg.Dir, "initrd.img") || img.Kernel != filepath.Join(cfg.Dir, "vmlinux") {
+			t.Errorf("%s: Kernel, Initrd = %s, %s", s.name, img.Kernel, img.Initrd)
 		}
 	}
 	b, _ := os.ReadFile(runs)
@@ -124,10 +124,10 @@ func TestEnsureImageFailure(t *testing.T) {
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Skip("bash not found (try: apt-get install bash)")
 	}
-	script, server, _ := fakeInputs(t)
+	script, init, _ := fakeInputs(t)
 	write(t, script, "#!/bin/bash\necho 'vm image: mmdebstrap failed; last lines:' >&2\nexit 1\n", 0o755)
 	dir := filepath.Join(t.TempDir(), "image")
-	_, built, err := EnsureImage(context.Background(), ImageConfig{Script: script, Server: server, Dir: dir})
+	_, built, err := EnsureImage(context.Background(), ImageConfig{Script: script, Init: init, Dir: dir})
 	if err == nil || built || !strings.Contains(err.Error(), "mmdebstrap failed") || !strings.Contains(err.Error(), "build VM image") {
 		t.Errorf("EnsureImage with a failing script = built %v, error %v; want an error with the script's stderr", built, err)
 	}

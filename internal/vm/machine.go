@@ -8,32 +8,49 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
+// EnvStall names the variable that sets, in seconds, how long a guest's
+// console may stay silent before WaitReady gives up on it (DefaultStall).
+const EnvStall = "LAB_VM_STALL"
+
+// DefaultStall is how long a booting guest may print nothing before it counts
+// as hung. A guest that still prints is still coming, however slow the
+// machine: under TCG on a busy machine a boot took 30 s and more, with the
+// console advancing every second or so.
+const DefaultStall = 60 * time.Second
+
 // Config describes one guest.
 type Config struct {
-	Name       string   // names the guest's files in RunDir, e.g. "vm1"
-	RunDir     string   // overlay, pid file, QMP socket, serial log, command line
-	Image      Image    // from EnsureImage
-	SharedDir  string   // absolute; the guest mounts it at the same path
-	ServerArgs []string // the server's arguments, without the binary
-	// ServerBinary, when set, is a static server binary on SharedDir that the
-	// guest runs instead of the image's own (WithServerBinary).
+	Name      string // names the guest's files in RunDir and the guest itself, e.g. "vm1"
+	RunDir    string // pid file, QMP socket, serial log, command line
+	Image     Image  // from EnsureImage
+	SharedDir string // absolute; the guest mounts it at the same path
+	// ServerBinary is the static server binary the guest runs, on SharedDir
+	// (WithServerBinary): the image holds none.
 	ServerBinary string
+	ServerArgs   []string // the server's arguments, without the binary
 	// StatusFile, when set, is a file on SharedDir where the guest writes the
 	// server's exit status once it has exited (WithStatusFile; see ExitStatus).
 	StatusFile string
-	Accel      Accel  // "" means DetectAccel (LAB_ACCEL, /proc/cpuinfo, /dev/kvm)
-	Binary     string // "" means qemu-system-x86_64 from PATH
+	// UID, when not 0, runs the server in the guest as that uid and gid.
+	UID    int
+	Accel  Accel  // "" means DetectAccel (LAB_ACCEL, /proc/cpuinfo, /dev/kvm)
+	Binary string // "" means qemu-system-x86_64 from PATH
 	// NewNetNS starts QEMU in a new, empty network namespace (needs root).
 	// The guest is unreachable and reaches nothing either way (restrict=on);
 	// this is for tests run where the host has a route out.
 	NewNetNS bool
+	// Stall is how long the console may stay silent while the guest boots
+	// (WaitReady) or powers off (Stop); 0 means $LAB_VM_STALL, else
+	// DefaultStall.
+	Stall time.Duration
 	// Options are added after the ones Start derives from the fields above,
 	// e.g. WithMemory(1024).
 	Options []Option
@@ -45,12 +62,18 @@ type Config struct {
 // lab:down after lab:up) finds the same guest.
 type Machine struct {
 	Config      Config
-	Overlay     string // qcow2 over Image.Disk, removed by Stop
 	PIDFile     string // written by QEMU, removed when it exits
 	QMPSocket   string // QEMU's control socket
 	SerialLog   string // the guest's console, as written
 	Console     string // the guest's console, a Unix socket to attach to
-	CommandFile string // the exact QEMU command line, to re-run by hand
+	CommandFile string // the exact QEMU command line, to re-run by hand, then QEMU's own messages
+
+	mu       sync.Mutex
+	done     chan struct{} // closed when QEMU has exited
+	started  bool          // this Machine started QEMU and reaps it
+	startAt  time.Time     // when it did
+	slot     *bootSlot     // held from Start until the server is ready or QEMU exits
+	stopOnce sync.Once
 }
 
 // New names the files of the guest cfg describes; it starts nothing.
@@ -58,7 +81,6 @@ func New(cfg Config) *Machine {
 	p := func(suffix string) string { return filepath.Join(cfg.RunDir, cfg.Name+suffix) }
 	return &Machine{
 		Config:      cfg,
-		Overlay:     p(".qcow2"),
 		PIDFile:     p(".pid"),
 		QMPSocket:   p(".qmp"),
 		SerialLog:   p(".serial.log"),
@@ -68,46 +90,65 @@ func New(cfg Config) *Machine {
 }
 
 // argv is the QEMU command line for m, with the accelerator chosen; debug
-// boots lab-debug.target, which adds a root shell on the console.
+// adds a root shell on the console.
 func (m *Machine) argv(accel Accel, debug bool) ([]string, error) {
 	c := m.Config
+	if c.ServerBinary == "" {
+		return nil, fmt.Errorf("VM %s: no server binary (the image holds none)", c.Name)
+	}
 	opts := []Option{
 		WithAccel(accel),
 		WithKernel(c.Image.Kernel),
 		WithInitrd(c.Image.Initrd),
-		WithDisk(m.Overlay),
+		WithName(c.Name),
 		WithSharedDir(c.SharedDir),
 		WithUserNet(),
+		WithServerBinary(c.ServerBinary),
 		WithServer(c.ServerArgs...),
 		WithSerial(m.SerialLog, m.Console),
 		WithPIDFile(m.PIDFile),
 		WithQMP(m.QMPSocket),
-		WithDaemonize(),
-	}
-	if c.ServerBinary != "" {
-		opts = append(opts, WithServerBinary(c.ServerBinary))
 	}
 	if c.StatusFile != "" {
 		opts = append(opts, WithStatusFile(c.StatusFile))
+	}
+	if c.UID != 0 {
+		opts = append(opts, WithUID(c.UID))
 	}
 	if c.Binary != "" {
 		opts = append(opts, WithBinary(c.Binary))
 	}
 	if debug {
-		opts = append(opts, WithAppend("systemd.unit=lab-debug.target"))
+		opts = append(opts, WithDebugShell())
 	}
 	return Argv(append(opts, c.Options...)...)
 }
 
+// stall is the configured stall limit.
+func (m *Machine) stall() time.Duration {
+	if m.Config.Stall > 0 {
+		return m.Config.Stall
+	}
+	if s, err := strconv.Atoi(os.Getenv(EnvStall)); err == nil && s > 0 {
+		return time.Duration(s) * time.Second
+	}
+	return DefaultStall
+}
+
+// ErrNoStatus is wrapped by ExitStatus's error when the guest wrote no exit
+// status: it was killed, or powered off, before its server exited.
+var ErrNoStatus = errors.New("the guest wrote no exit status")
+
 // ExitStatus reads the server's exit status from the configured StatusFile,
-// which the guest writes once its server has exited: 128+n after signal n. It
-// fails when there is no status file (yet), as when the guest was killed
-// before its server exited.
+// which the guest writes once its server has exited: 128+n after signal n.
 func (m *Machine) ExitStatus() (int, error) {
 	if m.Config.StatusFile == "" {
 		return -1, fmt.Errorf("exit status of VM %s: no status file configured", m.Config.Name)
 	}
 	b, err := os.ReadFile(m.Config.StatusFile)
+	if errors.Is(err, os.ErrNotExist) {
+		return -1, fmt.Errorf("exit status of VM %s: %w (%s is missing)", m.Config.Name, ErrNoStatus, m.Config.StatusFile)
+	}
 	if err != nil {
 		return -1, fmt.Errorf("exit status of VM %s: %w", m.Config.Name, err)
 	}
@@ -125,8 +166,8 @@ func (m *Machine) logf(format string, args ...any) {
 	}
 }
 
-// serialTail returns the last lines of the guest's console, for errors.
-func (m *Machine) serialTail() string {
+// SerialTail returns the last lines of the guest's console, for errors.
+func (m *Machine) SerialTail() string {
 	b, err := os.ReadFile(m.SerialLog)
 	if err != nil {
 		return fmt.Sprintf("(no serial log: %v)", err)
@@ -137,11 +178,20 @@ func (m *Machine) serialTail() string {
 	return "serial log " + m.SerialLog + " ends:\n" + tail(string(b), 20)
 }
 
-// removeFiles removes the guest's overlay, pid file and sockets, keeping the
-// serial log and command line for a look afterwards.
+// consoleSize is how much the guest has printed so far: its progress.
+func (m *Machine) consoleSize() int64 {
+	st, err := os.Stat(m.SerialLog)
+	if err != nil {
+		return -1
+	}
+	return st.Size()
+}
+
+// removeFiles removes the guest's pid file and sockets, keeping the serial
+// log and command line for a look afterwards.
 func (m *Machine) removeFiles() error {
 	var errs []error
-	for _, f := range []string{m.Overlay, m.PIDFile, m.QMPSocket, m.Console} {
+	for _, f := range []string{m.PIDFile, m.QMPSocket, m.Console} {
 		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, fmt.Errorf("remove VM file: %w", err))
 		}
@@ -149,10 +199,57 @@ func (m *Machine) removeFiles() error {
 	return errors.Join(errs...)
 }
 
+// StartedAt is when this Machine started QEMU; zero for a guest started by
+// another process.
+func (m *Machine) StartedAt() time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.startAt
+}
+
+// releaseSlot gives the guest's boot slot to the next guest in the queue.
+func (m *Machine) releaseSlot() {
+	m.mu.Lock()
+	s := m.slot
+	m.slot = nil
+	m.mu.Unlock()
+	s.release()
+}
+
+// Done returns a channel closed once QEMU has exited. For a guest this
+// Machine started it follows QEMU's exit as its parent; for one started by
+// another process, it polls the pid.
+func (m *Machine) Done() <-chan struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.done == nil {
+		m.done = make(chan struct{})
+		go func(done chan struct{}) {
+			for {
+				if _, ok := m.PID(); !ok {
+					close(done)
+					return
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}(m.done)
+	}
+	return m.done
+}
+
+func (m *Machine) exited() bool {
+	select {
+	case <-m.Done():
+		return true
+	default:
+		return false
+	}
+}
+
 // pressCtrlAltDel presses Ctrl-Alt-Del on the guest's keyboard through QEMU's
-// QMP socket. The image links ctrl-alt-del.target to poweroff.target, so
-// systemd stops the server (SIGTERM) and powers off; this needs no agent,
-// ACPI daemon or logind in the guest.
+// QMP socket. The guest's lab-init turns it into SIGTERM for the server and
+// powers off once the server has exited; this needs no agent, ACPI daemon or
+// logind in the guest.
 func pressCtrlAltDel(ctx context.Context, socket string) error {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", socket)
@@ -201,18 +298,11 @@ func pressCtrlAltDel(ctx context.Context, socket string) error {
 	return nil
 }
 
-// plainWord matches what a POSIX shell takes literally.
-var plainWord = regexp.MustCompile(`^[A-Za-z0-9_@%+=:,./-]+$`)
-
-// shellQuote renders argv as one shell command line that runs it as is.
-func shellQuote(argv []string) string {
-	q := make([]string, len(argv))
-	for i, a := range argv {
-		if plainWord.MatchString(a) {
-			q[i] = a
-		} else {
-			q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
-		}
-	}
-	return strings.Join(q, " ")
+// qemuCommand is the QEMU process of a guest this Machine starts.
+func qemuCommand(qemu string, argv []string, out *os.File) *exec.Cmd {
+	// Not exec.CommandContext: the guest outlives the caller's context (and
+	// the caller, for lab:up); Stop and Kill end it.
+	cmd := exec.Command(qemu, argv[1:]...)
+	cmd.Stdout, cmd.Stderr = out, out
+	return cmd
 }

@@ -1,16 +1,18 @@
 package vm
 
 import (
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/isolab/isolab/internal/vm/guestinit"
 )
 
-// Facts of QEMU's user network that the guest's lab-net.service relies on.
+// Facts of QEMU's user network that the guest's lab-init relies on.
 const (
 	// GuestIP is the guest's address behind QEMU's user network. Nothing on
 	// the host routes to it, and nothing should try: readiness is a file.
@@ -19,8 +21,8 @@ const (
 	gatewayIP = "10.0.2.2"
 )
 
-// ShareTag is the 9p mount tag of the shared directory; the image's
-// lab-share-generator mounts this tag.
+// ShareTag is the 9p mount tag of the shared directory; the guest's lab-init
+// mounts this tag.
 const ShareTag = "labshare"
 
 // maxCmdline is the x86 kernel's COMMAND_LINE_SIZE, the final NUL included.
@@ -48,12 +50,10 @@ type Option func(*Invocation) error
 // (no KVM on the lab's machines) they took the boot from 7.8 s to 6.9 s, before
 // the kernel was also unpacked ahead of time (scripts/vm-image.sh). "quiet" is
 // not among them: it measured no faster, and the kernel's messages are what
-// WaitReady's error shows when a boot goes wrong. systemd is kept to its
-// failures instead, so that the server's own lines stay near the log's end.
+// WaitReady watches to see that a guest still advances and what its errors
+// show when a boot goes wrong.
 var leanBoot = []string{
-	"panic=-1",                  // a panic reboots, -no-reboot turns that into QEMU exiting: fail fast
-	"systemd.show_status=error", // no line per unit started or stopped
-	"systemd.log_level=notice",
+	"panic=-1",          // a panic reboots, -no-reboot turns that into QEMU exiting: fail fast
 	"mitigations=off",   // a one-process guest has no one to shield from speculation
 	"cryptomgr.notests", // the crypto self-tests run for a noticeable time under TCG
 	"tsc=reliable",      // TCG's TSC looks unstable; skip the clocksource watchdog
@@ -67,11 +67,12 @@ var leanBoot = []string{
 }
 
 // Argv lays out the QEMU command line for opts, binary first. Without options
-// that say otherwise it runs qemu-system-x86_64 under TCG with 2 CPUs and
-// 512 MiB, with no display, no default devices and -no-reboot, so that a
+// that say otherwise it runs qemu-system-x86_64 under TCG with 1 CPU and
+// 384 MiB (a boot is one thread's work, and the root file system, unpacked
+// from the initramfs, lives in memory), with no display, no default devices and -no-reboot, so that a
 // guest that powers off, reboots or panics makes QEMU exit.
 func Argv(opts ...Option) ([]string, error) {
-	inv := Invocation{Binary: "qemu-system-x86_64", Accel: TCG, CPUs: 2, MemoryMB: 512}
+	inv := Invocation{Binary: "qemu-system-x86_64", Accel: TCG, CPUs: 1, MemoryMB: 384}
 	inv.Cmdline = append(inv.Cmdline, leanBoot...)
 	for _, opt := range opts {
 		if err := opt(&inv); err != nil {
@@ -159,8 +160,7 @@ func WithInitrd(path string) Option {
 	return func(inv *Invocation) error { inv.Initrd = path; return nil }
 }
 
-// WithAppend adds words to the kernel command line, e.g.
-// "systemd.unit=lab-debug.target" for a root shell on the console.
+// WithAppend adds words to the kernel command line.
 func WithAppend(words ...string) Option {
 	return func(inv *Invocation) error {
 		for _, w := range words {
@@ -169,16 +169,6 @@ func WithAppend(words ...string) Option {
 			}
 		}
 		inv.Cmdline = append(inv.Cmdline, words...)
-		return nil
-	}
-}
-
-// WithDisk makes the qcow2 image at path the guest's root file system, on a
-// virtio disk (/dev/vda) that the initrd mounts read-write.
-func WithDisk(path string) Option {
-	return func(inv *Invocation) error {
-		inv.Args = append(inv.Args, "-drive", "file="+optValue(path)+",if=virtio,format=qcow2")
-		inv.Cmdline = append(inv.Cmdline, "root=/dev/vda", "rw", "rootfstype=ext4")
 		return nil
 	}
 }
@@ -215,27 +205,57 @@ func WithUserNet() Option {
 
 // WithServer passes the server's arguments (without the binary) to the guest,
 // on the kernel command line, so that the image need not change with them.
-// They travel NUL-separated and base64-encoded, so that messages with spaces
-// or quotes arrive intact.
+// They travel NUL-separated and base64-encoded (guestinit.EncodeArgs), so that
+// messages with spaces or quotes arrive intact.
 func WithServer(args ...string) Option {
 	return func(inv *Invocation) error {
-		var b strings.Builder
-		for _, a := range args {
-			if strings.ContainsRune(a, 0) {
-				return fmt.Errorf("qemu argv: server argument %q holds a NUL byte", a)
-			}
-			b.WriteString(a)
-			b.WriteByte(0)
+		enc, err := guestinit.EncodeArgs(args)
+		if err != nil {
+			return fmt.Errorf("qemu argv: %w", err)
 		}
-		inv.Cmdline = append(inv.Cmdline, "lab.args="+base64.StdEncoding.EncodeToString([]byte(b.String())))
+		inv.Cmdline = append(inv.Cmdline, "lab.args="+enc)
 		return nil
 	}
 }
 
-// WithServerBinary has the guest run the server binary at path instead of
-// the image's own (/usr/local/bin/server), so that one image serves any
-// static server. path is absolute and on the shared directory (see
-// WithSharedDir), which the guest mounts at the same path.
+// WithName names the guest: its host name, which /etc/hosts maps to
+// 127.0.1.1 as on a Debian install.
+func WithName(name string) Option {
+	return func(inv *Invocation) error {
+		if !hostnameRE.MatchString(name) {
+			return fmt.Errorf("qemu argv: guest name %q is not a host name (letters, digits, '-', at most 63)", name)
+		}
+		inv.Cmdline = append(inv.Cmdline, "lab.name="+name)
+		return nil
+	}
+}
+
+// hostnameRE matches one label of a host name.
+var hostnameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
+
+// WithUID has the guest run its server as uid (and gid) uid instead of root.
+func WithUID(uid int) Option {
+	return func(inv *Invocation) error {
+		if uid < 0 {
+			return fmt.Errorf("qemu argv: uid %d", uid)
+		}
+		inv.Cmdline = append(inv.Cmdline, "lab.uid="+strconv.Itoa(uid))
+		return nil
+	}
+}
+
+// WithDebugShell has the guest start a root shell on its console as well.
+func WithDebugShell() Option {
+	return func(inv *Invocation) error {
+		inv.Cmdline = append(inv.Cmdline, "lab.debug=1")
+		return nil
+	}
+}
+
+// WithServerBinary has the guest run the static server binary at path, which
+// is absolute and on the shared directory (see WithSharedDir), mounted at the
+// same path in the guest. The image holds no server, so that one image serves
+// every version of isolab's and any other implementation's.
 func WithServerBinary(path string) Option {
 	return func(inv *Invocation) error {
 		if err := sharePath(path); err != nil {
@@ -304,22 +324,12 @@ func WithQMP(path string) Option {
 	}
 }
 
-// WithDaemonize makes QEMU detach once the guest is set up: the command
-// returns then, with errors before that point in its exit status, and the
-// guest outlives the process that started it.
-func WithDaemonize() Option {
-	return func(inv *Invocation) error {
-		inv.Args = append(inv.Args, "-daemonize")
-		return nil
-	}
-}
-
 // optValue escapes s for a QEMU option value, where a comma ends the value
 // unless doubled.
 func optValue(s string) string { return strings.ReplaceAll(s, ",", ",,") }
 
 // checkWord rejects what cannot be one word of the kernel command line as the
-// guest's scripts split it: spaces, quotes and control characters.
+// kernel and lab-init split it: spaces, quotes and control characters.
 func checkWord(w string) error {
 	if w == "" {
 		return errors.New("empty")

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/isolab/isolab/internal/vm/guestinit"
 )
 
 // flagValue returns the argument after the first flag in argv.
@@ -35,7 +37,7 @@ func TestArgvMinimal(t *testing.T) {
 	}
 	want := []string{"qemu-system-x86_64",
 		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-		"-machine", "pc", "-accel", "tcg", "-cpu", "max", "-smp", "2", "-m", "512",
+		"-machine", "pc", "-accel", "tcg", "-cpu", "max", "-smp", "1", "-m", "384",
 		"-kernel", "/img/vmlinux",
 		"-append", strings.Join(leanBoot, " "),
 	}
@@ -90,20 +92,14 @@ func TestArgv(t *testing.T) {
 			notInArgv: []string{"hostfwd", "guestfwd", "-netdev", "tap"},
 		},
 		{
-			name:    "disk",
-			opts:    []Option{kernel, WithDisk("/run/vm1.qcow2")},
-			seqs:    [][]string{{"-drive", "file=/run/vm1.qcow2,if=virtio,format=qcow2"}},
-			cmdline: []string{"root=/dev/vda", "rw", "rootfstype=ext4"},
-		},
-		{
-			name: "serial console, pid file, QMP, daemonize",
-			opts: []Option{kernel, WithSerial("/r/s.log", "/r/c"), WithPIDFile("/r/p"), WithQMP("/r/q"), WithDaemonize()},
+			name: "serial console, pid file, QMP",
+			opts: []Option{kernel, WithSerial("/r/s.log", "/r/c"), WithPIDFile("/r/p"), WithQMP("/r/q")},
 			seqs: [][]string{
 				{"-chardev", "socket,id=serial0,path=/r/c,server=on,wait=off,logfile=/r/s.log", "-serial", "chardev:serial0"},
 				{"-pidfile", "/r/p"},
-				{"-chardev", "socket,id=qmp,path=/r/q,server=on,wait=off", "-mon", "chardev=qmp,mode=control"},
-				{"-daemonize"}},
-			cmdline: []string{"console=ttyS0"},
+				{"-chardev", "socket,id=qmp,path=/r/q,server=on,wait=off", "-mon", "chardev=qmp,mode=control"}},
+			notInArgv: []string{"-daemonize"},
+			cmdline:   []string{"console=ttyS0"},
 		},
 		{
 			name:    "server binary and status file on the share",
@@ -111,14 +107,20 @@ func TestArgv(t *testing.T) {
 			cmdline: []string{"lab.share=/srv/share", "lab.bin=/srv/share/bin/theirs", "lab.status=/srv/share/status/vm1"},
 		},
 		{
-			name:       "the image's own server, no status file",
+			name:       "no status file, root, no shell",
 			opts:       []Option{kernel, WithSharedDir("/srv/share")},
-			notCmdline: []string{"lab.bin=", "lab.status="},
+			notCmdline: []string{"lab.status=", "lab.uid=", "lab.debug="},
 		},
 		{
-			name:    "lean boot, extra words last",
-			opts:    []Option{kernel, WithAppend("systemd.unit=lab-debug.target")},
-			cmdline: []string{"panic=-1", "mitigations=off", "systemd.unit=lab-debug.target"},
+			name:    "name, uid, debug shell",
+			opts:    []Option{kernel, WithName("vm-1"), WithUID(60001), WithDebugShell()},
+			cmdline: []string{"lab.name=vm-1", "lab.uid=60001", "lab.debug=1"},
+		},
+		{
+			name:       "lean boot, no systemd, extra words last",
+			opts:       []Option{kernel, WithAppend("loglevel=4")},
+			cmdline:    []string{"panic=-1", "mitigations=off", "loglevel=4"},
+			notCmdline: []string{"systemd.", "root="},
 		},
 	}
 	for _, tt := range tests {
@@ -172,8 +174,13 @@ func TestArgvServerArgs(t *testing.T) {
 	if err != nil {
 		t.Fatalf("lab.args=%q does not decode: %v", enc, err)
 	}
-	// What lab-guest does: mapfile -d '' splits at each NUL.
-	got := strings.Split(strings.TrimSuffix(string(raw), "\x00"), "\x00")
+	got, err := guestinit.DecodeArgs(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(raw) == 0 || raw[len(raw)-1] != 0 {
+		t.Errorf("lab.args=%q does not end in a NUL", raw)
+	}
 	if !slices.Equal(got, args) {
 		t.Errorf("lab.args decodes to %q, want %q", got, args)
 	}
@@ -199,6 +206,9 @@ func TestArgvErrors(t *testing.T) {
 		{"unclean status file", []Option{WithKernel("/k"), WithStatusFile("/srv/../status")}, "status file: \"/srv/../status\" is not a clean absolute path"},
 		{"empty status file", []Option{WithKernel("/k"), WithStatusFile("")}, "status file"},
 		{"command line too long", []Option{WithKernel("/k"), WithServer(strings.Repeat("m", 2000))}, "kernel keeps 2047"},
+		{"name with a dot", []Option{WithKernel("/k"), WithName("vm.1")}, "not a host name"},
+		{"name too long", []Option{WithKernel("/k"), WithName(strings.Repeat("v", 64))}, "not a host name"},
+		{"negative uid", []Option{WithKernel("/k"), WithUID(-1)}, "uid -1"},
 	}
 	for _, tt := range tests {
 		_, err := Argv(tt.opts...)
@@ -211,10 +221,12 @@ func TestArgvErrors(t *testing.T) {
 func TestMachineArgv(t *testing.T) {
 	m := New(Config{
 		Name: "vm1", RunDir: "/lab/vm/run",
-		Image:      ImageAt("/lab/vm/image"),
-		SharedDir:  "/lab/shared",
-		ServerArgs: []string{"-port", "5000"},
-		Options:    []Option{WithCPUs(1)},
+		Image:        ImageAt("/lab/vm/image"),
+		SharedDir:    "/lab/shared",
+		ServerBinary: "/lab/shared/bin/server",
+		ServerArgs:   []string{"-port", "5000"},
+		StatusFile:   "/lab/shared/status/vm1",
+		Options:      []Option{WithMemory(256)},
 	})
 	argv, err := m.argv(TCG, false)
 	if err != nil {
@@ -222,46 +234,44 @@ func TestMachineArgv(t *testing.T) {
 	}
 	for _, seq := range [][]string{
 		{"-kernel", "/lab/vm/image/vmlinux", "-initrd", "/lab/vm/image/initrd.img"},
-		{"-drive", "file=/lab/vm/run/vm1.qcow2,if=virtio,format=qcow2"},
 		{"-virtfs", "local,path=/lab/shared,mount_tag=labshare,security_model=none"},
 		{"-nic", "user,model=virtio-net-pci,restrict=on"},
 		{"-chardev", "socket,id=serial0,path=/lab/vm/run/vm1.console,server=on,wait=off,logfile=/lab/vm/run/vm1.serial.log"},
 		{"-pidfile", "/lab/vm/run/vm1.pid"},
 		{"-chardev", "socket,id=qmp,path=/lab/vm/run/vm1.qmp,server=on,wait=off"},
-		{"-daemonize"}, {"-no-reboot"}, {"-smp", "1"},
+		{"-no-reboot"}, {"-smp", "1", "-m", "256"},
 	} {
 		if !hasSeq(argv, seq...) {
 			t.Errorf("Machine argv = %q, want it to hold %q", argv, seq)
 		}
 	}
-	if strings.Contains(flagValue(argv, "-append"), "lab-debug") {
-		t.Errorf("Machine argv without debug boots lab-debug.target: %q", flagValue(argv, "-append"))
-	}
-	for _, w := range strings.Fields(flagValue(argv, "-append")) {
-		if strings.HasPrefix(w, "lab.bin=") || strings.HasPrefix(w, "lab.status=") {
-			t.Errorf("Machine argv without ServerBinary and StatusFile: kernel command line holds %q", w)
-		}
-	}
-	argv, _ = m.argv(TCG, true)
-	if !strings.HasSuffix(flagValue(argv, "-append"), " systemd.unit=lab-debug.target") {
-		t.Errorf("Machine argv with debug: kernel command line %q, want lab-debug.target last", flagValue(argv, "-append"))
-	}
-}
-
-func TestMachineArgvServerBinary(t *testing.T) {
-	m := New(Config{
-		Name: "vm1", RunDir: "/lab/vm/run", Image: ImageAt("/lab/vm/image"), SharedDir: "/lab/shared",
-		ServerBinary: "/lab/shared/bin/server-1", StatusFile: "/lab/shared/status/vm1",
-	})
-	argv, err := m.argv(TCG, false)
-	if err != nil {
-		t.Fatal(err)
-	}
 	words := strings.Fields(flagValue(argv, "-append"))
-	for _, w := range []string{"lab.bin=/lab/shared/bin/server-1", "lab.status=/lab/shared/status/vm1"} {
+	for _, w := range []string{"lab.name=vm1", "lab.bin=/lab/shared/bin/server", "lab.status=/lab/shared/status/vm1", "lab.share=/lab/shared"} {
 		if !slices.Contains(words, w) {
 			t.Errorf("Machine argv: kernel command line %q, want it to hold %q", words, w)
 		}
+	}
+	for _, w := range words {
+		if strings.HasPrefix(w, "lab.debug=") || strings.HasPrefix(w, "lab.uid=") {
+			t.Errorf("Machine argv without debug or UID: kernel command line holds %q", w)
+		}
+	}
+	for _, a := range argv {
+		if strings.Contains(a, "-drive") || strings.Contains(a, "daemonize") {
+			t.Errorf("Machine argv holds %q: the guest has no disk and QEMU stays the lab's child", a)
+		}
+	}
+	m.Config.UID = 60001
+	argv, _ = m.argv(TCG, true)
+	if s := flagValue(argv, "-append"); !strings.Contains(s, " lab.uid=60001") || !strings.Contains(s, " lab.debug=1") {
+		t.Errorf("Machine argv with UID and debug: kernel command line %q, want lab.uid=60001 and lab.debug=1", s)
+	}
+}
+
+func TestMachineArgvNeedsServerBinary(t *testing.T) {
+	m := New(Config{Name: "vm1", RunDir: "/lab/vm/run", Image: ImageAt("/lab/vm/image"), SharedDir: "/lab/shared"})
+	if _, err := m.argv(TCG, false); err == nil || !strings.Contains(err.Error(), "no server binary") {
+		t.Errorf("Machine argv without a server binary: error %v, want one saying the image holds none", err)
 	}
 }
 
@@ -274,7 +284,7 @@ func TestExitStatus(t *testing.T) {
 	}{
 		{"0\n", 0, ""},
 		{"143\n", 143, ""},
-		{"", -1, "no such file"},
+		{"", -1, "wrote no exit status"},
 		{"garbage", -1, "holds"},
 	}
 	for i, tt := range tests {
@@ -292,22 +302,5 @@ func TestExitStatus(t *testing.T) {
 	}
 	if _, err := New(Config{Name: "vm1"}).ExitStatus(); err == nil {
 		t.Error("ExitStatus() without a StatusFile = nil error, want one")
-	}
-}
-
-func TestShellQuote(t *testing.T) {
-	tests := []struct {
-		argv []string
-		want string
-	}{
-		{[]string{"qemu", "-m", "512"}, "qemu -m 512"},
-		{[]string{"-append", "quiet lab.ip=10.0.2.15/24"}, "-append 'quiet lab.ip=10.0.2.15/24'"},
-		{[]string{"it's"}, `'it'\''s'`},
-		{[]string{""}, "''"},
-	}
-	for _, tt := range tests {
-		if got := shellQuote(tt.argv); got != tt.want {
-			t.Errorf("shellQuote(%q) = %s, want %s", tt.argv, got, tt.want)
-		}
 	}
 }

@@ -1,17 +1,17 @@
 package vm
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/isolab/isolab/internal/shell"
 )
 
 // DetectAccel chooses the accelerator as ChooseAccel does, from LAB_ACCEL,
@@ -29,10 +29,12 @@ func DetectAccel() (Accel, string, error) {
 	return ChooseAccel(os.Getenv("LAB_ACCEL"), CPUFlags(string(cpuinfo)), kvm)
 }
 
-// Start boots the guest: it makes a fresh qcow2 overlay over the image, logs
-// the QEMU command line (and writes it to CommandFile), and runs QEMU, which
-// detaches once the guest is set up and outlives the caller. It returns when
-// QEMU has detached; WaitReady waits for the server.
+// Start boots the guest once a boot slot is free (see the package doc: at
+// most as many guests boot at once as the machine has cores), logs the QEMU
+// command line (and writes it to CommandFile), and starts QEMU in a session
+// of its own, so that it outlives the caller and a Ctrl-C at the terminal
+// does not reach it. It returns once QEMU runs and has written its pid file;
+// WaitReady waits for the server.
 func (m *Machine) Start(ctx context.Context) error {
 	c := m.Config
 	if pid, ok := m.PID(); ok {
@@ -55,45 +57,63 @@ func (m *Machine) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("start VM %s: %w (try: apt-get install qemu-system-x86)", c.Name, err)
 	}
-	qemuImg, err := exec.LookPath("qemu-img")
-	if err != nil {
-		return fmt.Errorf("start VM %s: %w (try: apt-get install qemu-utils)", c.Name, err)
-	}
 	if err := os.MkdirAll(c.RunDir, 0o755); err != nil {
 		return fmt.Errorf("start VM %s: %w", c.Name, err)
 	}
 	if err := m.removeFiles(); err != nil { // leftovers of a guest that is gone
 		return fmt.Errorf("start VM %s: %w", c.Name, err)
 	}
-	disk, err := filepath.Abs(c.Image.Disk)
+	os.Remove(m.SerialLog)
+	slot, err := acquireBootSlot(ctx, c.Name, m.logf)
 	if err != nil {
 		return fmt.Errorf("start VM %s: %w", c.Name, err)
 	}
-	if out, err := exec.CommandContext(ctx, qemuImg, "create", "-q", "-f", "qcow2",
-		"-F", "raw", "-b", disk, m.Overlay).CombinedOutput(); err != nil {
-		return fmt.Errorf("start VM %s: create overlay %s: %w: %s", c.Name, m.Overlay, err, bytes.TrimSpace(out))
-	}
-	line := shellQuote(argv)
+	line := shell.Quote(argv)
 	if c.NewNetNS {
 		line = "unshare --net " + line
 	}
 	m.logf("%s", line)
-	if err := os.WriteFile(m.CommandFile, []byte(line+"\n"), 0o644); err != nil {
-		return errors.Join(fmt.Errorf("start VM %s: %w", c.Name, err), m.removeFiles())
+	out, err := os.Create(m.CommandFile)
+	if err != nil {
+		slot.release()
+		return fmt.Errorf("start VM %s: %w", c.Name, err)
 	}
-	cmd := exec.CommandContext(ctx, qemu, argv[1:]...)
-	var stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stderr, &stderr // only before it detaches
+	defer out.Close()
+	fmt.Fprintf(out, "%s\n", line)
+	cmd := qemuCommand(qemu, argv, out)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if c.NewNetNS {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}
+		cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWNET
 	}
-	if err := cmd.Run(); err != nil {
-		return errors.Join(fmt.Errorf("start VM %s: %s: %w: %s", c.Name, argv[0], err, bytes.TrimSpace(stderr.Bytes())),
-			m.removeFiles())
+	if err := cmd.Start(); err != nil {
+		slot.release()
+		return fmt.Errorf("start VM %s: %s: %w", c.Name, argv[0], err)
 	}
-	if _, ok := m.PID(); !ok {
-		return errors.Join(fmt.Errorf("start VM %s: QEMU detached but is not running; %s", c.Name, m.serialTail()),
-			m.removeFiles())
+	done := make(chan struct{})
+	m.mu.Lock()
+	m.done, m.started, m.slot, m.startAt = done, true, slot, time.Now()
+	m.mu.Unlock()
+	go func() {
+		cmd.Wait()
+		m.releaseSlot()
+		close(done)
+	}()
+	// QEMU writes its pid file once its options are parsed and the machine
+	// is set up; it exits at once on a bad option or a missing file.
+	for {
+		if _, ok := m.PID(); ok {
+			break
+		}
+		select {
+		case <-done:
+			b, _ := os.ReadFile(m.CommandFile)
+			return errors.Join(fmt.Errorf("start VM %s: QEMU exited at once: %s", c.Name, strings.TrimSpace(tail(string(b), 10))),
+				m.removeFiles())
+		case <-ctx.Done():
+			m.Kill()
+			return fmt.Errorf("start VM %s: %w", c.Name, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
 	if debug {
 		m.logf("LAB_VM_DEBUG=1: root shell on the console: socat -,raw,echo=0 UNIX-CONNECT:%s", m.Console)
@@ -102,23 +122,34 @@ func (m *Machine) Start(ctx context.Context) error {
 }
 
 // WaitReady waits until infoFile, the server's info file in the shared
-// directory, exists; remove a stale one before Start. It fails early when QEMU
-// exits, and on timeout returns an error that wraps os.ErrDeadlineExceeded;
-// both carry the serial log's tail.
-func (m *Machine) WaitReady(ctx context.Context, infoFile string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(50 * time.Millisecond)
+// directory, exists; remove a stale one before Start. It follows the guest's
+// progress, not the clock: while the console still advances it keeps
+// waiting, however slow the machine. It fails at once when QEMU exits, and
+// when the console has been silent for the stall limit (Config.Stall), with
+// an error that wraps os.ErrDeadlineExceeded; both carry the console's last
+// lines. Either way the guest's boot slot goes to the next guest.
+func (m *Machine) WaitReady(ctx context.Context, infoFile string) error {
+	defer m.releaseSlot()
+	stall := m.stall()
+	size, progress := m.consoleSize(), time.Now()
+	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		if _, err := os.Stat(infoFile); err == nil {
 			return nil
 		}
-		if _, ok := m.PID(); !ok {
-			return fmt.Errorf("wait for VM %s: QEMU exited before %s appeared; %s", m.Config.Name, infoFile, m.serialTail())
+		if m.exited() {
+			if _, err := os.Stat(infoFile); err == nil { // it wrote the file, then exited
+				return nil
+			}
+			return fmt.Errorf("wait for VM %s: QEMU exited before %s appeared; %s", m.Config.Name, infoFile, m.SerialTail())
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("wait for VM %s: no %s after %s: %w; %s",
-				m.Config.Name, infoFile, timeout, os.ErrDeadlineExceeded, m.serialTail())
+		if s := m.consoleSize(); s != size {
+			size, progress = s, time.Now()
+		}
+		if silent := time.Since(progress); silent > stall {
+			return fmt.Errorf("wait for VM %s: no %s, and the console has been silent for %s (%s=%d): %w; %s",
+				m.Config.Name, infoFile, silent.Round(time.Second), EnvStall, int(stall.Seconds()), os.ErrDeadlineExceeded, m.SerialTail())
 		}
 		select {
 		case <-ctx.Done():
@@ -129,56 +160,86 @@ func (m *Machine) WaitReady(ctx context.Context, infoFile string, timeout time.D
 }
 
 // Stop powers the guest off cleanly, so that its server gets SIGTERM and
-// removes its own info file and segment, and waits for QEMU to exit. A guest
-// still running after powerOffWait is killed by pid (SIGTERM, then SIGKILL).
-// Then the overlay, pid file and socket go. Stopping a guest that is not
-// running only removes those files, so Stop can be called again.
+// removes its own info file and segment, and waits for QEMU to exit while the
+// console advances. A guest silent for the stall limit after Ctrl-Alt-Del is
+// killed by pid (SIGTERM, then SIGKILL). Then the pid file and sockets go.
+// Stopping a guest that is not running only removes those files, so Stop can
+// be called again. The server's exit status is then ExitStatus's.
 func (m *Machine) Stop(ctx context.Context) error {
-	const powerOffWait = 20 * time.Second // about 0.4 s under TCG when booted
 	var errs []error
 	if pid, ok := m.PID(); ok {
 		start := time.Now()
 		if err := pressCtrlAltDel(ctx, m.QMPSocket); err != nil {
 			m.logf("no clean power-off: %v", err)
-		} else if m.waitExit(ctx, pid, powerOffWait) {
+		} else if m.waitExit(ctx, m.stall()) {
 			m.logf("powered off in %.1fs", time.Since(start).Seconds())
 		}
 		for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
-			if _, ok := m.PID(); !ok {
+			if m.exited() {
 				break
 			}
 			m.logf("QEMU pid %d still running; sending %v", pid, sig)
 			if err := syscall.Kill(pid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
 				errs = append(errs, fmt.Errorf("stop VM %s: kill pid %d: %w", m.Config.Name, pid, err))
 			}
-			m.waitExit(ctx, pid, 3*time.Second)
+			m.waitExit(ctx, 3*time.Second)
 		}
-		if _, ok := m.PID(); ok {
+		if !m.exited() {
 			errs = append(errs, fmt.Errorf("stop VM %s: QEMU pid %d survived SIGKILL", m.Config.Name, pid))
 		}
-		// The exited QEMU stays a zombie until init reaps it, which some
-		// inits do late; leak checks (pgrep) would take it for a running
-		// one. Give init a moment, without failing if it takes longer.
-		for deadline := time.Now().Add(3 * time.Second); zombie(pid) && time.Now().Before(deadline); {
-			time.Sleep(20 * time.Millisecond)
-		}
+		m.awaitReaping(pid)
 	}
+	m.releaseSlot()
 	if err := m.removeFiles(); err != nil {
 		errs = append(errs, fmt.Errorf("stop VM %s: %w", m.Config.Name, err))
 	}
 	return errors.Join(errs...)
 }
 
-// waitExit waits up to d for QEMU to exit and reports whether it did.
-func (m *Machine) waitExit(ctx context.Context, pid int, d time.Duration) bool {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		if !qemuAlive(pid) {
-			return true
-		}
+// Kill kills QEMU at once, as a crash of the machine would end it, and waits
+// for it to exit; the guest writes no exit status.
+func (m *Machine) Kill() {
+	if pid, ok := m.PID(); ok {
+		syscall.Kill(pid, syscall.SIGKILL)
+		m.waitExit(context.Background(), 10*time.Second)
+		m.awaitReaping(pid)
+	}
+	m.releaseSlot()
+	m.removeFiles()
+}
+
+// awaitReaping waits a moment for a guest started by another process to be
+// reaped: it then stays a zombie until init reaps it, which some inits do
+// late, and leak checks (pgrep) would take it for a running one. A guest
+// this Machine started is reaped by Start's goroutine.
+func (m *Machine) awaitReaping(pid int) {
+	m.mu.Lock()
+	started := m.started
+	m.mu.Unlock()
+	if started {
+		<-m.Done()
+		return
+	}
+	for deadline := time.Now().Add(3 * time.Second); zombie(pid) && time.Now().Before(deadline); {
 		time.Sleep(20 * time.Millisecond)
 	}
-	return !qemuAlive(pid)
+}
+
+// waitExit waits for QEMU to exit while the console advances, giving up
+// after silence longer than silent, and reports whether it exited.
+func (m *Machine) waitExit(ctx context.Context, silent time.Duration) bool {
+	size, progress := m.consoleSize(), time.Now()
+	for time.Since(progress) < silent && ctx.Err() == nil {
+		select {
+		case <-m.Done():
+			return true
+		case <-time.After(20 * time.Millisecond):
+		}
+		if s := m.consoleSize(); s != size {
+			size, progress = s, time.Now()
+		}
+	}
+	return m.exited()
 }
 
 // PID returns the pid of the guest's QEMU, and whether it is running.
@@ -195,9 +256,8 @@ func (m *Machine) PID() (int, bool) {
 }
 
 // qemuAlive reports whether pid is a QEMU process that has not exited. A
-// zombie counts as exited: a detached QEMU's parent is init, which may reap it
-// late. The name check guards against a pid reused since the pid file was
-// written.
+// zombie counts as exited. The name check guards against a pid reused since
+// the pid file was written.
 func qemuAlive(pid int) bool {
 	state, ok := qemuState(pid)
 	return ok && state != 'Z'

@@ -5,7 +5,6 @@ package vm
 import (
 	"context"
 	"errors"
-	"time"
 )
 
 // errUnsupported is what every guest operation returns off Linux: the lab's
@@ -19,12 +18,13 @@ func DetectAccel() (Accel, string, error) { return "", "", errUnsupported }
 func (m *Machine) Start(ctx context.Context) error { return errUnsupported }
 
 // WaitReady is not supported off Linux.
-func (m *Machine) WaitReady(ctx context.Context, infoFile string, timeout time.Duration) error {
-	return errUnsupported
-}
+func (m *Machine) WaitReady(ctx context.Context, infoFile string) error { return errUnsupported }
 
 // Stop is not supported off Linux.
 func (m *Machine) Stop(ctx context.Context) error { return errUnsupported }
+
+// Kill is not supported off Linux: there is nothing to kill.
+func (m *Machine) Kill() {}
 
 // PID is not supported off Linux: it never finds a guest.
 func (m *Machine) PID() (int, bool) { return 0, false }
