@@ -22,7 +22,7 @@ import (
 const (
 	_ = "LAB_DIR"             // internal/lab: the lab's working directory (default: ./lab)
 	_ = "LAB_SCENARIO"        // internal/lab: a scenario file instead of the embedded default
-	_ = "LAB_ENGINE"          // internal/engine: docker or podman (default: Docker when its daemon answers, else Podman)
+	_ = "LAB_ENGINE"          // internal/lab: docker or podman (default: Docker when docker.io is installed, else Podman)
 	_ = "LAB_APPTAINER_FLAGS" // internal/lab: extra apptainer flags
 	_ = "LAB_ACCEL"           // internal/vm: auto, kvm or tcg (auto: KVM only with vmx/svm and a usable /dev/kvm)
 	_ = "LAB_VM_DEBUG"        // internal/vm: 1 boots guests with a root shell on their console
@@ -30,6 +30,7 @@ const (
 	_ = "LAB_VM_STALL"        // internal/vm: seconds a booting guest's console may stay silent before it counts as hung (default 60)
 	_ = "LAB_DEBIAN_MIRROR"   // scripts/vm-image.sh: Debian mirror for the VM image
 	_ = "LAB_MATRIX_DOCS"     // internal/matrix: 1 makes lab:matrix also write docs/matrix.json and the table in docs/ANSWERS.md
+	_ = "LAB_CLIENT_FLAGS"    // internal/lab: flags of the client lab:client runs, e.g. -explain or -json
 )
 
 // Default runs lab:verify.
@@ -88,14 +89,11 @@ func (Conformance) Run(ctx context.Context, dir string) error {
 // VM namespace: the guest image.
 type VM mg.Namespace
 
-// Image builds the VM image from Debian's packages unless it is cached (needs the mirror: run it outside scripts/netns-run).
+// Image builds the VM image from Debian's packages unless it is cached for this tree's recipe.
 func (VM) Image(ctx context.Context) error {
 	mg.CtxDeps(ctx, Deps)
 	l, err := newLab()
 	if err != nil {
-		return err
-	}
-	if err := l.Build(ctx); err != nil {
 		return err
 	}
 	return l.VMImage(ctx)
@@ -114,8 +112,9 @@ func (VM) Bench(ctx context.Context) error {
 // Lab namespace: the verbs users know.
 type Lab mg.Namespace
 
-// Up stands up every server of the scenario and waits until each has written its info file.
+// Up builds what is missing, makes the lab's network namespace (and a dockerd in it), starts every server of the scenario there and waits for their info files.
 func (Lab) Up(ctx context.Context) error {
+	mg.CtxDeps(ctx, Deps)
 	l, err := newLab()
 	if err != nil {
 		return err
@@ -124,7 +123,7 @@ func (Lab) Up(ctx context.Context) error {
 	return err
 }
 
-// Status shows each server's environment, pid or container, address and info file.
+// Status shows the lab's network namespace, its dockerd and each server: environment, state, pid or container, address, info file.
 func (Lab) Status(ctx context.Context) error {
 	l, err := newLab()
 	if err != nil {
@@ -133,7 +132,7 @@ func (Lab) Status(ctx context.Context) error {
 	return l.Status(ctx)
 }
 
-// Down stops every server and reaps whatever an interrupted run left; safe to repeat.
+// Down stops every server and the dockerd, deletes the namespace and reaps whatever an interrupted run left; safe to repeat.
 func (Lab) Down(ctx context.Context) error {
 	l, err := newLab()
 	if err != nil {
@@ -142,7 +141,7 @@ func (Lab) Down(ctx context.Context) error {
 	return l.Down(ctx)
 }
 
-// Verify installs what is missing, stands the lab up, diffs the client's report against the scenario's, and tears down.
+// Verify is up, client, diff and down in one: the main job; it fails on a wrong report, a server that did not exit 0, or a leak.
 func (Lab) Verify(ctx context.Context) error {
 	mg.CtxDeps(ctx, Deps)
 	l, err := newLab()
@@ -150,6 +149,24 @@ func (Lab) Verify(ctx context.Context) error {
 		return err
 	}
 	return l.Verify(ctx)
+}
+
+// Client runs the host's client on the lab that is up, in its namespace; LAB_CLIENT_FLAGS passes it flags (-explain, -json).
+func (Lab) Client(ctx context.Context) error {
+	l, err := newLab()
+	if err != nil {
+		return err
+	}
+	return l.Client(ctx)
+}
+
+// Shell opens a shell in the lab's network namespace, with DOCKER_HOST set to its dockerd.
+func (Lab) Shell(ctx context.Context) error {
+	l, err := newLab()
+	if err != nil {
+		return err
+	}
+	return l.Shell(ctx)
 }
 
 // Matrix runs one server in each isolation variant, prints what the host's client saw of each, and writes the table.

@@ -2,14 +2,18 @@ package main
 
 import (
 	"bytes"
+	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/isolab/isolab/internal/leakcheck"
 	"github.com/isolab/isolab/internal/testnet"
+	"github.com/isolab/isolab/server"
 )
 
 func TestUsageErrors(t *testing.T) {
@@ -104,3 +108,28 @@ func TestOneLine(t *testing.T) {
 type errString string
 
 func (e errString) Error() string { return string(e) }
+
+// server.CommandLine writes what this command reads, for every setting.
+func TestCommandLineRoundTrip(t *testing.T) {
+	for _, setup := range []server.Setup{
+		{Port: 31000, ShmPathname: "/lab/shared/shm/s1", ShmProjID: 7, InfoFileDirectory: "/lab/shared/info", InfoFileName: "s1"},
+		{Port: 1, ShmPathname: "/a b/k", ShmProjID: 255, InfoFileDirectory: "/d", InfoFileName: "n",
+			IP: netip.MustParseAddr("127.0.0.1"), AcceptTimeout: 90 * time.Second, Grace: 1500 * time.Millisecond},
+	} {
+		args := server.CommandLine(setup, "shm message", `socket "message"`)
+		got, shmMsg, socketMsg, quiet, code := parse(args, io.Discard)
+		want := setup
+		if want.AcceptTimeout == 0 {
+			want.AcceptTimeout = server.DefaultAcceptTimeout
+		}
+		if want.Grace == 0 {
+			want.Grace = server.DefaultGrace
+		}
+		if code != 0 || got.Port != want.Port || got.ShmPathname != want.ShmPathname || got.ShmProjID != want.ShmProjID ||
+			got.InfoFileDirectory != want.InfoFileDirectory || got.InfoFileName != want.InfoFileName || got.IP != want.IP ||
+			got.AcceptTimeout != want.AcceptTimeout || got.Grace != want.Grace ||
+			shmMsg != "shm message" || socketMsg != `socket "message"` || quiet {
+			t.Errorf("parse(CommandLine(%+v)) = %+v, %q, %q, quiet %v, code %d", setup, got, shmMsg, socketMsg, quiet, code)
+		}
+	}
+}

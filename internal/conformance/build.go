@@ -15,6 +15,9 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/isolab/isolab/internal/gobuild"
+	"github.com/isolab/isolab/internal/shell"
 )
 
 // cxx is the C++ compiler: $CXX, else g++.
@@ -30,40 +33,10 @@ func cxx() (string, error) {
 	return p, nil
 }
 
-// goTool is the go command that builds isolab: $GOROOT/bin/go, else go on
-// $PATH, else the one this program was built with.
-func goTool() string {
-	if r := os.Getenv("GOROOT"); r != "" {
-		if p := filepath.Join(r, "bin", "go"); fileExists(p) {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("go"); err == nil {
-		return p
-	}
-	return filepath.Join(runtime.GOROOT(), "bin", "go")
-}
-
-func fileExists(p string) bool {
-	st, err := os.Stat(p)
-	return err == nil && st.Mode().IsRegular()
-}
-
 // command runs argv in dir and returns its combined output; a failure carries
 // the exact command line and the tail of the output.
 func command(ctx context.Context, dir string, env []string, argv ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), env...)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		prefix := ""
-		if len(env) > 0 {
-			prefix = strings.Join(env, " ") + " "
-		}
-		return string(out), fmt.Errorf("%s%s: %w\n%s", prefix, quote(argv), err, tail(string(out), 30))
-	}
-	return string(out), nil
+	return shell.Run(ctx, shell.Command{Argv: argv, Dir: dir, Env: env})
 }
 
 // The course headers, in the order a program includes them.
@@ -88,7 +61,7 @@ func BuildCLib(ctx context.Context, root, outDir string) error {
 	}
 	defer os.RemoveAll(tmp)
 	goArchive := filepath.Join(tmp, "libisolab.a")
-	if _, err := command(ctx, root, []string{"CGO_ENABLED=1"}, goTool(), "build", "-buildmode=c-archive",
+	if _, err := command(ctx, root, []string{"CGO_ENABLED=1"}, gobuild.GoTool(), "build", "-buildmode=c-archive",
 		"-trimpath", "-tags", "netgo,osusergo", "-o", goArchive, "./clib"); err != nil {
 		return fmt.Errorf("build the Go archive: %w", err)
 	}
@@ -136,23 +109,14 @@ func copyFile(src, dst string) error {
 	return errors.Join(err, out.Close())
 }
 
-// BuildOurs builds isolab's static server and client (CGO_ENABLED=0) into dir
-// and returns their paths.
+// BuildOurs builds isolab's static server and client into dir and returns
+// their paths.
 func BuildOurs(ctx context.Context, root, dir string) (server, client string, err error) {
-	if err := absPaths(&root, &dir); err != nil {
+	bins, err := gobuild.Static(ctx, root, dir, gobuild.Server, gobuild.Client)
+	if err != nil {
 		return "", "", err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", "", err
-	}
-	server, client = filepath.Join(dir, "isolab-server"), filepath.Join(dir, "isolab-client")
-	for _, b := range []struct{ out, pkg string }{{server, "./cmd/server"}, {client, "./cmd/client"}} {
-		if _, err := command(ctx, root, []string{"CGO_ENABLED=0"}, goTool(), "build", "-trimpath",
-			"-o", b.out, b.pkg); err != nil {
-			return "", "", err
-		}
-	}
-	return server, client, nil
+	return bins[0], bins[1], nil
 }
 
 // Impl is an implementation of the exercise built with the adapter mains.
@@ -357,28 +321,4 @@ func definesMain(ctx context.Context, obj string) (bool, error) {
 		}
 	}
 	return false, nil
-}
-
-// quote renders argv so that it can be pasted into a shell.
-func quote(argv []string) string {
-	q := make([]string, len(argv))
-	for i, a := range argv {
-		if a != "" && strings.IndexFunc(a, func(r rune) bool {
-			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./=:,+@%", r))
-		}) < 0 {
-			q[i] = a
-			continue
-		}
-		q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
-	}
-	return strings.Join(q, " ")
-}
-
-// tail returns the last n lines of s.
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

@@ -49,21 +49,6 @@ func TestCountsCheck(t *testing.T) {
 	}
 }
 
-func TestQuote(t *testing.T) {
-	for _, tc := range []struct {
-		argv []string
-		want string
-	}{
-		{[]string{"g++", "-static", "-o", "/tmp/x", "a.cpp"}, "g++ -static -o /tmp/x a.cpp"},
-		{[]string{"server", "-socket-msg", "it's here"}, `server -socket-msg 'it'\''s here'`},
-		{[]string{"client", ""}, "client ''"},
-	} {
-		if got := quote(tc.argv); got != tc.want {
-			t.Errorf("quote(%q) = %s, want %s", tc.argv, got, tc.want)
-		}
-	}
-}
-
 func TestTable(t *testing.T) {
 	tab := &Table{Rows: []Row{
 		{Env: "host", Server: "theirs", Client: "isolab", Check: CheckLeaks, Outcome: Fail, Detail: "info file s1\ninfo file s2"},

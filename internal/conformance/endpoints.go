@@ -15,18 +15,13 @@ import (
 	"github.com/isolab/isolab/internal/sock"
 )
 
-// The harness's own ends of a scenario: its client side (dial, read a socket
+// The harness's own ends of a trial: its client side (dial, read a socket
 // message, read a segment) and the endpoints it adds to the info directory.
 
 // dial connects to a server where the client on the host runs.
-func (sc *scenario) dial(info infofile.Info, timeout time.Duration) (net.Conn, error) {
-	if a, ok := sc.e.sess.(interface{ allow(netip.Addr) error }); ok {
-		if err := a.allow(info.IP); err != nil {
-			return nil, err
-		}
-	}
+func (sc *trial) dial(info infofile.Info, timeout time.Duration) (net.Conn, error) {
 	var c net.Conn
-	err := sc.e.sess.Client(func() (err error) {
+	err := sc.e.sess.Do(func() (err error) {
 		c, err = net.DialTimeout("tcp4", netip.AddrPortFrom(info.IP, uint16(info.Port)).String(), timeout)
 		return err
 	})
@@ -87,7 +82,7 @@ func readSegment(key shm.Key) (string, error) {
 }
 
 // fakeInfo writes an info file for one of the harness's endpoints.
-func (sc *scenario) fakeInfo(name string, port int, path string, proj int) error {
+func (sc *trial) fakeInfo(name string, port int, path string, proj int) error {
 	_, err := infofile.Write(sc.info, name, infofile.Info{IP: loopback, Port: port, ShmPath: path, ProjID: proj})
 	if err == nil {
 		sc.closers = append(sc.closers, func() { os.Remove(filepath.Join(sc.info, name)) })
@@ -97,7 +92,7 @@ func (sc *scenario) fakeInfo(name string, port int, path string, proj int) error
 
 // fakeShmOnly is a server reached by shared memory only: a segment holding msg
 // (made by the harness), and a port where nothing listens.
-func (sc *scenario) fakeShmOnly(name, msg string) error {
+func (sc *trial) fakeShmOnly(name, msg string) error {
 	path, proj, key, err := sc.shmPath(name, name+" (the harness's)")
 	if err != nil {
 		return err
@@ -124,13 +119,13 @@ func (sc *scenario) fakeShmOnly(name, msg string) error {
 
 // fakeSockOnly is a server reached by its socket only: a listener that sends
 // msg to every client and closes, and an ftok pathname with no segment.
-func (sc *scenario) fakeSockOnly(name, msg string) error {
+func (sc *trial) fakeSockOnly(name, msg string) error {
 	path, proj, _, err := sc.shmPath(name, name+" (no segment: the client made it)")
 	if err != nil {
 		return err
 	}
 	var l net.Listener
-	if err := sc.e.sess.Client(func() (err error) {
+	if err := sc.e.sess.Do(func() (err error) {
 		l, err = net.Listen("tcp4", "127.0.0.1:0")
 		return err
 	}); err != nil {
@@ -155,7 +150,7 @@ func (sc *scenario) fakeSockOnly(name, msg string) error {
 
 // fakeNone is a server reached by neither channel: a port where nothing
 // listens and an ftok pathname with no segment.
-func (sc *scenario) fakeNone(name string) error {
+func (sc *trial) fakeNone(name string) error {
 	path, proj, _, err := sc.shmPath(name, name+" (no segment: the client made it)")
 	if err != nil {
 		return err
@@ -171,7 +166,7 @@ func (sc *scenario) fakeNone(name string) error {
 // backlog 0 whose accept queue the harness fills, so that the kernel drops
 // every new SYN and a connect neither succeeds nor fails until its caller's
 // timeout. Its ftok pathname has no segment.
-func (sc *scenario) fakeHang(name string) error {
+func (sc *trial) fakeHang(name string) error {
 	path, proj, _, err := sc.shmPath(name, name+" (no segment: the client made it)")
 	if err != nil {
 		return err
@@ -183,13 +178,13 @@ func (sc *scenario) fakeHang(name string) error {
 		}
 	})
 	var port int
-	err = sc.e.sess.Client(func() error {
+	err = sc.e.sess.Do(func() error {
 		lfd, err := sock.Listen(loopback, 0, 0)
 		if err != nil {
 			return err
 		}
 		fds = append(fds, lfd)
-		if port, err = boundPort(lfd); err != nil {
+		if port, err = sock.BoundPort(lfd); err != nil {
 			return err
 		}
 		for range 8 {
@@ -212,7 +207,7 @@ func (sc *scenario) fakeHang(name string) error {
 
 // stopFakes closes the harness's endpoints, removes its info files and
 // segments.
-func (sc *scenario) stopFakes() {
+func (sc *trial) stopFakes() {
 	for _, f := range sc.closers {
 		f()
 	}

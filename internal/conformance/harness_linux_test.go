@@ -11,19 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/isolab/isolab/internal/labnet/labnettest"
 	"github.com/isolab/isolab/internal/leakcheck"
+	"github.com/isolab/isolab/internal/runenv"
 	"github.com/isolab/isolab/internal/shm"
 )
-
-// needNetns skips t when this process may not make a network namespace.
-func needNetns(t *testing.T) {
-	t.Helper()
-	ns, err := newNetns()
-	if err != nil {
-		t.Skipf("%v: the harness runs other implementations' servers only inside a network namespace of its own (run as root)", err)
-	}
-	ns.Close()
-}
 
 func build(t *testing.T) {
 	t.Helper()
@@ -92,53 +84,18 @@ func (f failure) String() string { return f.server + " server, " + f.client + " 
 // implementations in conformance/testdata, where exactly their flaws fail.
 func TestIntegrationHarness(t *testing.T) {
 	needCXX(t)
-	needNetns(t)
+	net := labnettest.New(t, false)
 	leakcheck.Check(t) // once for all the parallel subtests: it sees the whole process
 	build(t)
-	flawedClient := filepath.Join(root, "conformance", "testdata", "flawed-client")
 	for _, tc := range []struct {
-		name  string
-		impl  string
-		env   Env
-		want  []failure
-		skips []failure // checks skipped, when the environment cannot contain their servers
+		name string
+		impl string
+		want []failure
 	}{
 		{name: "isolab", impl: "", want: nil},
-		{name: "flawed-server", impl: filepath.Join(root, "conformance", "testdata", "flawed-server"), want: []failure{
-			{"theirs", "isolab", CheckLeaks},
-			{"theirs", "theirs", CheckLeaks},
-			{"theirs", "probe", CheckSocketClosed},
-			{"theirs", "probe", CheckLateAttach},
-			{"theirs", "probe", CheckLeaks},
-			{"theirs", "probe", CheckNUL},
-		}},
-		{name: "flawed-client", impl: flawedClient, want: []failure{
-			{"isolab", "theirs", CheckFiveLines},
-			{"isolab", "theirs", CheckCounts},
-			{"isolab", "theirs", CheckLeaks},
-			{"theirs", "theirs", CheckFiveLines},
-			{"theirs", "theirs", CheckCounts},
-			{"theirs", "theirs", CheckLeaks},
-			{"hang", "theirs", CheckConnectBound},
-			{"hang", "theirs", CheckLeaks},
-		}},
-		// Without a network namespace only isolab's servers run, bound to
-		// 127.0.0.1; the cells and probes with theirs are skipped.
-		{name: "flawed-client-without-netns", impl: flawedClient, env: HostEnv{noNetns: true}, want: []failure{
-			{"isolab", "theirs", CheckFiveLines},
-			{"isolab", "theirs", CheckCounts},
-			{"isolab", "theirs", CheckLeaks},
-			{"hang", "theirs", CheckConnectBound},
-			{"hang", "theirs", CheckLeaks},
-		}, skips: []failure{
-			{"theirs", "isolab", CheckFiveLines}, {"theirs", "isolab", CheckCounts},
-			{"theirs", "isolab", CheckExits}, {"theirs", "isolab", CheckLeaks},
-			{"theirs", "theirs", CheckFiveLines}, {"theirs", "theirs", CheckCounts},
-			{"theirs", "theirs", CheckExits}, {"theirs", "theirs", CheckLeaks},
-			{"theirs", "probe", CheckSocketClosed}, {"theirs", "probe", CheckLateAttach},
-			{"theirs", "probe", CheckMessages}, {"theirs", "probe", CheckExits},
-			{"theirs", "probe", CheckLeaks}, {"theirs", "probe", CheckNUL},
-		}},
+		{name: "flawed-server", impl: testdata("flawed-server"), want: flawedServer},
+		{name: "flawed-client", impl: testdata("flawed-client"), want: flawedClient},
+		{name: "hostname-lookup", impl: testdata("hostname-lookup"), want: nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -148,12 +105,8 @@ func TestIntegrationHarness(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
-			work := t.TempDir()
-			opts := Options{Root: root, Built: builtImpl(t, impl), WorkDir: work, OurServer: shared.server, OurClient: shared.client, Logf: t.Logf}
-			opts.Envs = []Env{HostEnv{}} // the containers have their own test
-			if tc.env != nil {
-				opts.Envs = []Env{tc.env}
-			}
+			opts := Options{Root: root, Built: builtImpl(t, impl), WorkDir: t.TempDir(), OurServer: shared.server, OurClient: shared.client,
+				Envs: []runenv.Kind{runenv.Host}, Net: net, Logf: t.Logf} // the containers and the VM have their own tests
 			table, err := Run(ctx, opts)
 			var out strings.Builder
 			table.Write(&out)
@@ -161,7 +114,7 @@ func TestIntegrationHarness(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Run: %v", err)
 			}
-			expectOutcomes(t, table, tc.want, tc.skips)
+			expectOutcomes(t, table, tc.want, nil)
 			for _, k := range table.keys {
 				if _, err := shm.Lookup(k); err == nil {
 					t.Errorf("segment %s of the run left behind", k)
@@ -169,6 +122,105 @@ func TestIntegrationHarness(t *testing.T) {
 			}
 		})
 	}
+}
+
+func testdata(name string) string { return filepath.Join(root, "conformance", "testdata", name) }
+
+// The flaws of the two flawed implementations, as the host column reports
+// them.
+var (
+	flawedServer = []failure{
+		{"theirs", "isolab", CheckLeaks},
+		{"theirs", "theirs", CheckLeaks},
+		{"theirs", "probe", CheckSocketClosed},
+		{"theirs", "probe", CheckLateAttach},
+		{"theirs", "probe", CheckLeaks},
+		{"theirs", "probe", CheckNUL},
+	}
+	flawedClient = []failure{
+		{"isolab", "theirs", CheckFiveLines},
+		{"isolab", "theirs", CheckCounts},
+		{"isolab", "theirs", CheckLeaks},
+		{"theirs", "theirs", CheckFiveLines},
+		{"theirs", "theirs", CheckCounts},
+		{"theirs", "theirs", CheckLeaks},
+		{"hang", "theirs", CheckConnectBound},
+		{"hang", "theirs", CheckLeaks},
+	}
+)
+
+// The checks a client on the host cannot make of a server in a container
+// (no segment to read) or a VM (neither channel), for each side.
+func probeSkips(kind runenv.Kind) []failure {
+	var skips []failure
+	for _, s := range []string{"isolab", "theirs"} {
+		if kind == runenv.VM {
+			for _, c := range []string{CheckSocketClosed, CheckLateAttach, CheckMessages, CheckExits, CheckLeaks} {
+				skips = append(skips, failure{s, "probe", c})
+			}
+		} else {
+			skips = append(skips, failure{s, "probe", CheckLateAttach})
+		}
+		skips = append(skips, failure{s, "probe", CheckNUL})
+	}
+	return skips
+}
+
+// TestIntegrationEnvs runs the harness in containers (Docker, Podman) and in
+// VMs against the implementation whose server looks its own host name up
+// (it must pass everywhere: a guest resolves its name as a Debian install
+// does) and against isolab's own archives: every check passes but those
+// that need what the host cannot reach there, and nothing is left.
+func TestIntegrationEnvs(t *testing.T) {
+	needCXX(t)
+	build(t)
+	for _, kind := range []runenv.Kind{runenv.Docker, runenv.Podman, runenv.VM} {
+		t.Run(string(kind), func(t *testing.T) {
+			if err := runenv.Installed(kind); err != nil {
+				t.Skip(err)
+			}
+			if kind == runenv.VM && testing.Short() {
+				t.Skip("boots VMs (drop -short)")
+			}
+			net := labnettest.New(t, kind == runenv.Docker)
+			leakcheck.Check(t)
+			for _, impl := range []string{testdata("hostname-lookup"), shared.clib} {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+				defer cancel()
+				work := t.TempDir()
+				start := time.Now()
+				table, err := Run(ctx, Options{Root: root, Built: builtImpl(t, impl), WorkDir: work,
+					OurServer: shared.server, OurClient: shared.client, Envs: []runenv.Kind{kind}, Net: net, Logf: t.Logf})
+				var out strings.Builder
+				table.Write(&out)
+				t.Logf("table for %s (%s):\n%s", impl, time.Since(start).Round(time.Second), out.String())
+				if err != nil {
+					t.Fatalf("Run: %v", err)
+				}
+				if len(table.Rows) == 0 {
+					t.Fatalf("no rows: %v", table.Notes)
+				}
+				expectOutcomes(t, table, nil, probeSkips(kind))
+				checkWorkEmpty(t, work, string(kind))
+			}
+		})
+	}
+}
+
+// checkWorkEmpty fails t when a run left files of its environment's servers
+// in its work directory: trial files, guests' files, handles.
+func checkWorkEmpty(t *testing.T, work, env string) {
+	t.Helper()
+	filepath.WalkDir(work, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		rel, _ := filepath.Rel(work, path)
+		if strings.HasPrefix(rel, env+"/") || strings.HasPrefix(rel, env+"-run/") {
+			t.Errorf("left behind: %s", path)
+		}
+		return nil
+	})
 }
 
 // expectOutcomes checks that exactly the checks want failed and exactly the

@@ -2,40 +2,51 @@ package conformance
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/isolab/isolab/internal/engine"
+	"github.com/isolab/isolab/internal/gobuild"
+	"github.com/isolab/isolab/internal/labnet"
+	"github.com/isolab/isolab/internal/runenv"
 	"github.com/isolab/isolab/internal/shm"
-	"github.com/isolab/isolab/internal/vm"
 )
 
 // Options configures Run.
 type Options struct {
 	Root    string // repository root: clib/, conformance/cxx and cmd/ live there
 	Impl    string // directory of the implementation to check (see BuildImpl)
-	WorkDir string // builds, logs and scenario files; "" means a temporary directory removed afterwards
-	Envs    []Env  // environments to run servers in; nil means defaultEnvs
+	WorkDir string // builds, logs and trial files; "" means a temporary directory removed afterwards
+	// Envs are the environments to run servers in; nil means DefaultEnvs.
+	Envs []runenv.Kind
 
 	// OurServer and OurClient are isolab's static binaries; "" means build them
-	// from Root with BuildOurs.
+	// from Root.
 	OurServer, OurClient string
 	// Built is the implementation already built with BuildImpl; nil means
 	// build Impl.
 	Built *Impl
+	// Net is the run's network (internal/labnet); nil means Run makes one of
+	// its own, named after WorkDir, and takes it down at the end.
+	Net *labnet.Net
+	// VMImage is the guests' image; nil means the lab's cached one
+	// (LAB_DIR/vm/image), built first when its recipe changed.
+	VMImage *runenv.VMImage
 
 	// Logf prints one progress line per step; nil prints nothing.
 	Logf func(format string, args ...any)
 }
 
-// Timing of the scenarios.
+// Timing of the trials. None bounds a wait for something that still makes
+// progress: servers are waited for with runenv.WaitInfo.
 const (
-	readyTimeout  = 10 * time.Second // a server writes its info file
 	cellDeadline  = 20 * time.Second // a client finishes a cell (one slow socket costs it 5 s)
 	connectBound  = 5 * time.Second  // the spec's bound on a connect
 	connectSlack  = 3 * time.Second  // what a client may add to it before it counts as unbounded
@@ -46,20 +57,26 @@ const (
 	acceptTimeout = "60s"            // isolab's servers give up on a client after this
 )
 
-// side is one implementation of both programs: isolab's, or theirs.
+// side is one implementation of both programs: isolab's, or another.
 type side struct {
-	name     string // "isolab" or "theirs"
+	name     string // "isolab", "theirs", or a submission's name
 	server   string // static binary with isolab's server command line
 	client   string // static binary with isolab's client command line
-	confined bool   // the server listens only on the -ip address
+	confined bool   // the server listens only on the -ip address: isolab's
 }
 
 // runner is one Run.
 type runner struct {
-	opts   Options
-	logs   string
-	sides  [2]side // isolab, theirs
-	logf   func(format string, args ...any)
+	opts      Options
+	work      string
+	logs      string
+	sides     []side // isolab's first
+	logf      func(format string, args ...any)
+	net       *labnet.Net
+	label     string
+	vmImage   runenv.VMImage
+	engineLog io.Writer
+
 	mu     sync.Mutex
 	keys   map[shm.Key]bool
 	ports  map[int]bool
@@ -71,45 +88,20 @@ type runner struct {
 // checks. An error means the harness could not run (a build failed); failed
 // checks are in the table (Table.Err).
 func Run(ctx context.Context, opts Options) (*Table, error) {
-	logf := opts.Logf
-	if logf == nil {
-		logf = func(string, ...any) {}
-	}
 	t := &Table{Impl: opts.Impl}
-	if err := absPaths(&opts.Root, &opts.Impl, &opts.WorkDir, &opts.OurServer, &opts.OurClient); err != nil {
+	r, cleanup, err := newRunner(ctx, &opts, t)
+	defer cleanup()
+	if err != nil {
 		return t, err
 	}
-	work := opts.WorkDir
-	if work == "" {
-		tmp, err := os.MkdirTemp("", "isolab-conformance-")
-		if err != nil {
-			return t, err
-		}
-		defer os.RemoveAll(tmp)
-		work = tmp
-	}
-	r := &runner{opts: opts, logf: logf, logs: filepath.Join(work, "logs"), keys: map[shm.Key]bool{}, ports: map[int]bool{}}
-	os.RemoveAll(r.logs) // the logs of an earlier run in the same WorkDir
-	if err := os.MkdirAll(r.logs, 0o755); err != nil {
-		return t, err
-	}
-	ours := side{name: "isolab", server: opts.OurServer, client: opts.OurClient, confined: true}
-	if ours.server == "" || ours.client == "" {
-		err := step(logf, "built isolab's server and client", func() (err error) {
-			ours.server, ours.client, err = BuildOurs(ctx, opts.Root, filepath.Join(work, "isolab"))
-			return err
-		})
-		if err != nil {
-			return t, err
-		}
-	}
+	ours := r.sides[0]
 	var impl Impl
 	if opts.Built != nil {
 		impl = *opts.Built
 		t.Impl = impl.Dir
 	} else {
-		err := step(logf, "built the adapters against "+opts.Impl, func() (err error) {
-			impl, err = BuildImpl(ctx, opts.Root, opts.Impl, filepath.Join(work, "theirs"))
+		err := step(r.logf, "built the adapters against "+opts.Impl, func() (err error) {
+			impl, err = BuildImpl(ctx, opts.Root, opts.Impl, filepath.Join(r.work, "theirs"))
 			return err
 		})
 		if err != nil {
@@ -120,64 +112,199 @@ func Run(ctx context.Context, opts Options) (*Table, error) {
 	if len(impl.Mains) > 0 {
 		t.Notes = append(t.Notes, fmt.Sprintf("left out %d file(s) that define main: %v", len(impl.Mains), impl.Mains))
 	}
-	r.sides = [2]side{ours, {name: "theirs", server: impl.Server, client: impl.Client}}
+	r.sides = []side{ours, {name: "theirs", server: impl.Server, client: impl.Client}}
+	return t, r.runEnvs(ctx, t)
+}
 
-	envs := opts.Envs
-	if envs == nil {
+// newRunner prepares a run: its directories, isolab's binaries, the VM
+// image and the run's network. cleanup takes down what it made.
+func newRunner(ctx context.Context, opts *Options, t *Table) (r *runner, cleanup func(), err error) {
+	var undo []func()
+	cleanup = func() {
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
+	}
+	logf := opts.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	if err := absPaths(&opts.Root, &opts.Impl, &opts.WorkDir, &opts.OurServer, &opts.OurClient); err != nil {
+		return nil, cleanup, err
+	}
+	work := opts.WorkDir
+	if work == "" {
+		if work, err = os.MkdirTemp("", "isolab-conformance-"); err != nil {
+			return nil, cleanup, err
+		}
+		undo = append(undo, func() { os.RemoveAll(work) })
+	}
+	sum := sha256.Sum256([]byte(work))
+	r = &runner{opts: *opts, work: work, logs: filepath.Join(work, "logs"), logf: logf, label: "c" + hex.EncodeToString(sum[:4]),
+		keys: map[shm.Key]bool{}, ports: map[int]bool{}}
+	os.RemoveAll(r.logs) // the logs of an earlier run in the same WorkDir
+	if err := os.MkdirAll(r.logs, 0o755); err != nil {
+		return r, cleanup, err
+	}
+	log, err := os.OpenFile(filepath.Join(r.logs, "engine.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return r, cleanup, err
+	}
+	undo = append(undo, func() { log.Close() })
+	r.engineLog = log
+	ours := side{name: "isolab", server: opts.OurServer, client: opts.OurClient, confined: true}
+	if ours.server == "" || ours.client == "" {
+		err := step(logf, "built isolab's server and client", func() error {
+			bins, err := gobuild.Static(ctx, opts.Root, filepath.Join(work, "isolab"), gobuild.Server, gobuild.Client)
+			if err == nil {
+				ours.server, ours.client = bins[0], bins[1]
+			}
+			return err
+		})
+		if err != nil {
+			return r, cleanup, err
+		}
+	}
+	r.sides = []side{ours}
+	if opts.Envs == nil {
 		var notes []string
-		envs, notes = defaultEnvs(ctx, opts.Root)
+		opts.Envs, notes = DefaultEnvs()
 		t.Notes = append(t.Notes, notes...)
 	}
-	for _, env := range envs {
-		rows, err := r.runEnv(ctx, env, work)
+	r.opts.Envs = opts.Envs
+	if contains(opts.Envs, runenv.VM) {
+		if err := r.findVMImage(ctx); err != nil {
+			t.Notes = append(t.Notes, fmt.Sprintf("vm not run: %v", err))
+			r.opts.Envs = remove(r.opts.Envs, runenv.VM)
+		}
+	}
+	r.net = opts.Net
+	if r.net == nil {
+		cfg := labnet.Config{Name: "isolab-" + r.label, DataRoot: filepath.Join(work, "dockerd"), Log: filepath.Join(r.logs, "dockerd.log")}
+		if r.net, err = labnet.Up(ctx, cfg, contains(r.opts.Envs, runenv.Docker), logf); err != nil {
+			return r, cleanup, fmt.Errorf("the run's network namespace: %w", err)
+		}
+		undo = append(undo, func() {
+			if leaks, err := labnet.Down(context.WithoutCancel(ctx), cfg); len(leaks) > 0 || err != nil {
+				t.Notes = append(t.Notes, fmt.Sprintf("the run's network left %v (%v)", leaks, err))
+			}
+		})
+	}
+	return r, cleanup, nil
+}
+
+// DefaultEnvs is the host, plus the containers of the engine that is
+// installed (LAB_ENGINE, else Docker, else Podman), plus the VM when QEMU
+// is installed; for each that is left out, a note says why.
+func DefaultEnvs() ([]runenv.Kind, []string) {
+	envs := []runenv.Kind{runenv.Host}
+	var notes []string
+	oci := runenv.Kind(os.Getenv("LAB_ENGINE"))
+	if oci == "" {
+		oci = runenv.Docker
+		if runenv.Installed(runenv.Docker) != nil {
+			oci = runenv.Podman
+		}
+	}
+	if err := runenv.Installed(oci); err != nil {
+		notes = append(notes, fmt.Sprintf("container not run: %v", err))
+	} else {
+		envs = append(envs, oci)
+	}
+	if err := runenv.Installed(runenv.VM); err != nil {
+		notes = append(notes, fmt.Sprintf("vm not run: %v", err))
+	} else {
+		envs = append(envs, runenv.VM)
+	}
+	return envs, notes
+}
+
+// findVMImage is Options.VMImage, else the lab's cached guest image in
+// LAB_DIR/vm/image (LAB_DIR defaults to Root/lab), built first when this
+// tree's recipe changed (go tool mage vm:image does the same).
+func (r *runner) findVMImage(ctx context.Context) error {
+	if r.opts.VMImage != nil {
+		r.vmImage = *r.opts.VMImage
+		return nil
+	}
+	dir := os.Getenv("LAB_DIR")
+	if dir == "" {
+		dir = filepath.Join(r.opts.Root, "lab")
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	return step(r.logf, "vm image", func() error {
+		bins, err := gobuild.Static(ctx, r.opts.Root, filepath.Join(r.work, "isolab"), gobuild.Init)
+		if err != nil {
+			return err
+		}
+		r.vmImage, _, err = runenv.EnsureVMImage(ctx, runenv.VMImageConfig{
+			Script: filepath.Join(r.opts.Root, "scripts", "vm-image.sh"),
+			Init:   bins[0],
+			Dir:    filepath.Join(dir, "vm", "image"),
+		})
+		return err
+	})
+}
+
+// runEnvs runs every environment and records the keys the run used.
+func (r *runner) runEnvs(ctx context.Context, t *Table) error {
+	for _, kind := range r.opts.Envs {
+		rows, err := r.runEnv(ctx, kind)
 		if errors.Is(err, ErrUnavailable) {
-			t.Notes = append(t.Notes, fmt.Sprintf("%s not run: %s", env.Name(), strings.TrimPrefix(err.Error(), ErrUnavailable.Error()+": ")))
+			t.Notes = append(t.Notes, fmt.Sprintf("%s not run: %s", kind, strings.TrimPrefix(err.Error(), ErrUnavailable.Error()+": ")))
 			continue
 		}
 		t.Rows = append(t.Rows, rows...)
 		if err != nil {
-			return t, err
+			return err
 		}
 	}
 	for k := range r.keys {
 		t.keys = append(t.keys, k)
 	}
-	return t, ctx.Err()
+	return ctx.Err()
 }
 
-// defaultEnvs is the host, plus the containers of the engine that answers
-// (engine.Detect), plus the VM when QEMU is installed and the lab's image is
-// cached for its current server binary (see labVMImage); for each that is
-// left out, a note says why.
-func defaultEnvs(ctx context.Context, root string) ([]Env, []string) {
-	envs := []Env{HostEnv{}}
-	var notes []string
-	if eng, err := engine.Detect(ctx); err != nil {
-		notes = append(notes, fmt.Sprintf("container not run: %v", err))
-	} else {
-		envs = append(envs, ContainerEnv{Engine: eng, Dockerfile: filepath.Join(root, "images", "Dockerfile")})
-	}
-	if img, err := labVMImage(root); err != nil {
-		notes = append(notes, fmt.Sprintf("vm not run: %v", err))
-	} else {
-		envs = append(envs, VMEnv{Image: img})
-	}
-	return envs, notes
-}
-
-// labVMImage finds the lab's cached guest image where internal/lab keeps it,
-// LAB_DIR/vm/image (LAB_DIR defaults to Root/lab), built with the lab's
-// lab-init, Root/bin/lab-init (go tool mage vm:image builds both).
-func labVMImage(root string) (vm.Image, error) {
-	dir := os.Getenv("LAB_DIR")
-	if dir == "" {
-		dir = filepath.Join(root, "lab")
-	}
-	dir, err := filepath.Abs(dir)
+// runEnv runs every trial of one environment at once: a cell for each
+// server side with each client side, and the probes of each side.
+func (r *runner) runEnv(ctx context.Context, kind runenv.Kind) ([]Row, error) {
+	sess, err := r.openSession(kind)
 	if err != nil {
-		return vm.Image{}, err
+		return nil, err
 	}
-	return VMImage(root, filepath.Join(dir, "vm", "image"), filepath.Join(root, "bin", "lab-init"))
+	defer sess.Close()
+	e := &envRun{runner: r, env: string(kind), sess: sess}
+	var trials []func(context.Context) []Row
+	for _, c := range r.sides {
+		for _, s := range r.sides {
+			trials = append(trials, func(ctx context.Context) []Row { return e.cell(ctx, s, c) })
+		}
+	}
+	for _, s := range r.sides {
+		trials = append(trials, func(ctx context.Context) []Row { return e.lateProbe(ctx, s) })
+	}
+	for _, s := range r.sides {
+		trials = append(trials, func(ctx context.Context) []Row { return e.staleProbe(ctx, s) })
+	}
+	for _, c := range r.sides {
+		trials = append(trials, func(ctx context.Context) []Row { return e.hangProbe(ctx, c) })
+	}
+	slots := make([][]Row, len(trials))
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i, f := range trials {
+		wg.Go(func() { slots[i] = f(ctx) })
+	}
+	wg.Wait()
+	r.logf("%s: ran %d trials (%s)", e.env, len(trials), time.Since(start).Round(10*time.Millisecond))
+	var rows []Row
+	for _, s := range slots {
+		rows = append(rows, s...)
+	}
+	return rows, nil
 }
 
 // absPaths makes every non-empty path absolute: the servers and clients run
@@ -206,39 +333,21 @@ func step(logf func(string, ...any), what string, f func() error) error {
 	return nil
 }
 
-// runEnv runs every scenario of one environment at once.
-func (r *runner) runEnv(ctx context.Context, env Env, work string) ([]Row, error) {
-	sess, err := env.Open(ctx, work, r.logf)
-	if err != nil {
-		return nil, err
+func contains(kinds []runenv.Kind, k runenv.Kind) bool {
+	for _, x := range kinds {
+		if x == k {
+			return true
+		}
 	}
-	defer sess.Close()
-	e := &envRun{runner: r, env: env.Name(), sess: sess}
-	e.shmOK, e.sockOK = sess.Reach()
-	ours, theirs := r.sides[0], r.sides[1]
-	scenarios := []func(context.Context) []Row{
-		func(ctx context.Context) []Row { return e.cell(ctx, ours, ours) },
-		func(ctx context.Context) []Row { return e.cell(ctx, theirs, ours) },
-		func(ctx context.Context) []Row { return e.cell(ctx, ours, theirs) },
-		func(ctx context.Context) []Row { return e.cell(ctx, theirs, theirs) },
-		func(ctx context.Context) []Row { return e.lateProbe(ctx, ours) },
-		func(ctx context.Context) []Row { return e.lateProbe(ctx, theirs) },
-		func(ctx context.Context) []Row { return e.staleProbe(ctx, ours) },
-		func(ctx context.Context) []Row { return e.staleProbe(ctx, theirs) },
-		func(ctx context.Context) []Row { return e.hangProbe(ctx, ours) },
-		func(ctx context.Context) []Row { return e.hangProbe(ctx, theirs) },
+	return false
+}
+
+func remove(kinds []runenv.Kind, k runenv.Kind) []runenv.Kind {
+	var out []runenv.Kind
+	for _, x := range kinds {
+		if x != k {
+			out = append(out, x)
+		}
 	}
-	slots := make([][]Row, len(scenarios))
-	start := time.Now()
-	var wg sync.WaitGroup
-	for i, f := range scenarios {
-		wg.Go(func() { slots[i] = f(ctx) })
-	}
-	wg.Wait()
-	r.logf("%s: ran %d scenarios (%s)", e.env, len(scenarios), time.Since(start).Round(10*time.Millisecond))
-	var rows []Row
-	for _, s := range slots {
-		rows = append(rows, s...)
-	}
-	return rows, nil
+	return out
 }

@@ -7,10 +7,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/isolab/isolab/internal/shell"
 )
 
 // BuildSpec describes the server image.
@@ -115,7 +116,7 @@ func (e *Engine) Build(ctx context.Context, spec BuildSpec) (Image, error) {
 	if err != nil {
 		return Image{}, err
 	}
-	if err := e.run(ctx, argv, e.Log, e.Log); err != nil {
+	if err := e.run(ctx, argv, nil); err != nil {
 		return Image{}, fmt.Errorf("build image %s: %w", ref, err)
 	}
 	e.pruneImages(ctx, spec.Repo, ref)
@@ -142,7 +143,7 @@ func (e *Engine) pruneImages(ctx context.Context, repo, keep string) {
 		return
 	}
 	rm, _ := RemoveImagesArgv(e.Kind, old...)
-	if err := e.run(ctx, rm, io.Discard, nil); err != nil && e.Log != nil {
+	if err := e.run(ctx, rm, io.Discard); err != nil && e.Log != nil {
 		fmt.Fprintf(e.Log, "remove old images: %v\n", err)
 	}
 }
@@ -166,15 +167,9 @@ func (e *Engine) buildSIF(ctx context.Context, spec BuildSpec, ref string) (Imag
 	if err != nil {
 		return Image{}, err
 	}
-	if e.Log != nil {
-		fmt.Fprintf(e.Log, "$ cd %s && %s\n", Quote([]string{spec.Context}), Quote(argv))
-	}
-	cmd := exec.CommandContext(ctx, e.Path, argv[1:]...)
-	cmd.Dir = spec.Context
-	cmd.Stdout, cmd.Stderr = e.Log, e.Log
-	if err := cmd.Run(); err != nil {
+	if _, err := shell.Run(ctx, shell.Command{Argv: e.Command(argv), Dir: spec.Context, Log: e.Log}); err != nil {
 		os.Remove(tmp)
-		return Image{}, fmt.Errorf("build image %s: %s: %w", ref, Quote(argv), err)
+		return Image{}, fmt.Errorf("build image %s: %w", ref, err)
 	}
 	if err := os.Rename(tmp, abs); err != nil {
 		return Image{}, fmt.Errorf("build image %s: %w", ref, err)

@@ -1,19 +1,21 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/isolab/isolab/internal/shell"
 )
 
-// EnvEngine names the variable that picks the engine for Detect.
-const EnvEngine = "LAB_ENGINE"
+// VarEngine names the variable that picks the engine for Detect.
+const VarEngine = "LAB_ENGINE"
 
 // pingTimeout bounds the check that an engine answers.
 const pingTimeout = 10 * time.Second
@@ -26,9 +28,13 @@ var ErrNotInstalled = errors.New("not installed")
 type Engine struct {
 	Kind Kind
 	Path string // the engine's command, as found in PATH
-	// Log, when set, gets every command line before it runs (as Quote writes
-	// it, after "$ "), and the output of the commands whose output is not
-	// the caller's.
+	// Prefix, when set, goes before every command the engine runs, e.g.
+	// nsenter --net=/run/netns/NAME -- to run Podman in the lab's network
+	// namespace, where its bridge is.
+	Prefix []string
+	// Log, when set, gets every command line before it runs (as shell.Quote
+	// writes it, after "$ "), and the output of the commands whose output is
+	// not the caller's.
 	Log io.Writer
 }
 
@@ -51,19 +57,19 @@ func New(k Kind) (*Engine, error) {
 // else Docker when its daemon answers, else Podman. It fails with one line
 // that says what to install or start when no engine can be used.
 func Detect(ctx context.Context) (*Engine, error) {
-	switch v := os.Getenv(EnvEngine); v {
+	switch v := os.Getenv(VarEngine); v {
 	case "docker", "podman":
 		e, err := New(Kind(v))
 		if err != nil {
-			return nil, fmt.Errorf("%s=%s: %w", EnvEngine, v, err)
+			return nil, fmt.Errorf("%s=%s: %w", VarEngine, v, err)
 		}
 		if err := e.Ping(ctx); err != nil {
-			return nil, fmt.Errorf("%s=%s: %w", EnvEngine, v, err)
+			return nil, fmt.Errorf("%s=%s: %w", VarEngine, v, err)
 		}
 		return e, nil
 	case "":
 	default:
-		return nil, fmt.Errorf("%s=%q: want docker or podman", EnvEngine, v)
+		return nil, fmt.Errorf("%s=%q: want docker or podman", VarEngine, v)
 	}
 	d, derr := New(Docker)
 	if derr == nil {
@@ -176,6 +182,38 @@ func (e *Engine) Remove(ctx context.Context, ids ...string) error {
 	return nil
 }
 
+// Wait waits for container id to exit and returns its exit status.
+func (e *Engine) Wait(ctx context.Context, id string) (int, error) {
+	argv, err := WaitArgv(e.Kind, id)
+	if err != nil {
+		return -1, err
+	}
+	out, err := e.output(ctx, argv)
+	if err != nil {
+		return -1, fmt.Errorf("wait for container %s: %w", id, err)
+	}
+	code, err := strconv.Atoi(lastLine(out))
+	if err != nil {
+		return -1, fmt.Errorf("wait for container %s: %s printed %q", id, e.Kind, out)
+	}
+	return code, nil
+}
+
+// RemoveImages removes the images refs.
+func (e *Engine) RemoveImages(ctx context.Context, refs ...string) error {
+	if len(refs) == 0 {
+		return nil
+	}
+	argv, err := RemoveImagesArgv(e.Kind, refs...)
+	if err != nil {
+		return err
+	}
+	if _, err := e.output(ctx, argv); err != nil {
+		return fmt.Errorf("remove images %s: %w", strings.Join(refs, " "), err)
+	}
+	return nil
+}
+
 // Logs writes container id's output (stdout and stderr) to the file path,
 // replacing it.
 func (e *Engine) Logs(ctx context.Context, id, path string) (err error) {
@@ -192,7 +230,7 @@ func (e *Engine) Logs(ctx context.Context, id, path string) (err error) {
 			err = fmt.Errorf("save logs of container %s: %w", id, cerr)
 		}
 	}()
-	if err := e.run(ctx, argv, f, f); err != nil {
+	if err := e.run(ctx, argv, f); err != nil {
 		return fmt.Errorf("save logs of container %s: %w", id, err)
 	}
 	return nil
@@ -242,58 +280,32 @@ func subtract(all, minus []string) []string {
 	return out
 }
 
-// run runs argv with its output to stdout and stderr; a failure carries the
-// command line and the last lines of what it printed on stderr.
-func (e *Engine) run(ctx context.Context, argv []string, stdout, stderr io.Writer) error {
-	if e.Log != nil {
-		fmt.Fprintf(e.Log, "$ %s\n", Quote(argv))
+// Command returns the command line that runs argv, an argv of this package,
+// with the engine's path and Prefix.
+func (e *Engine) Command(argv []string) []string {
+	out := append([]string{}, e.Prefix...)
+	if argv[0] == string(e.Kind) && e.Path != "" {
+		out = append(out, e.Path)
+	} else {
+		out = append(out, argv[0])
 	}
-	name := argv[0]
-	if name == string(e.Kind) && e.Path != "" {
-		name = e.Path
-	}
-	cmd := exec.CommandContext(ctx, name, argv[1:]...)
-	var tail bytes.Buffer
-	cmd.Stdout = stdout
-	cmd.Stderr = &tail
-	if stderr != nil {
-		cmd.Stderr = io.MultiWriter(stderr, &tail)
-	} else if e.Log != nil {
-		cmd.Stderr = io.MultiWriter(e.Log, &tail)
-	}
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Run(); err != nil {
-		msg := lastLines(tail.String(), 3)
-		if msg == "" {
-			return fmt.Errorf("%s: %w", Quote(argv), err)
-		}
-		return fmt.Errorf("%s: %w: %s", Quote(argv), err, msg)
-	}
-	return nil
+	return append(out, argv[1:]...)
+}
+
+// run runs argv with what it prints on stdout going to stdout (nil: the
+// log), and on stderr to the log; a failure carries the command line and the
+// last lines it printed.
+func (e *Engine) run(ctx context.Context, argv []string, stdout io.Writer) error {
+	_, err := shell.Run(ctx, shell.Command{Argv: e.Command(argv), Log: e.Log, Stdout: stdout, Brief: true})
+	return err
 }
 
 // output runs argv and returns its standard output.
 func (e *Engine) output(ctx context.Context, argv []string) (string, error) {
-	var out bytes.Buffer
-	err := e.run(ctx, argv, &out, nil)
-	return out.String(), err
+	return shell.Run(ctx, shell.Command{Argv: e.Command(argv), Log: e.Log, Stdout: io.Discard, Brief: true})
 }
 
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return strings.TrimSpace(lines[len(lines)-1])
-}
-
-// lastLines returns the last n non-empty lines of s joined by " | ".
-func lastLines(s string, n int) string {
-	var lines []string
-	for _, l := range strings.Split(s, "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			lines = append(lines, l)
-		}
-	}
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, " | ")
 }

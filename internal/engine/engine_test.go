@@ -64,7 +64,7 @@ func TestDetect(t *testing.T) {
 				fakeBin(t, dir, "podman", tt.podman)
 			}
 			t.Setenv("PATH", dir)
-			t.Setenv(EnvEngine, tt.env)
+			t.Setenv(VarEngine, tt.env)
 			e, err := Detect(context.Background())
 			if tt.want == "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {

@@ -89,11 +89,8 @@ func TestServerDef(t *testing.T) {
 	if dst != ServerPath {
 		t.Errorf("%s: %%files puts %s at %q, want %q (what Spec.Argv runs)", path, src, dst, ServerPath)
 	}
-	if filepath.IsAbs(src) || filepath.Clean(src) != src || strings.HasPrefix(src, "..") || filepath.Base(src) != "server" {
-		t.Errorf("%s: %%files source %q: want a clean path inside the repository ending in /server", path, src)
-	}
-	if filepath.Dir(src) != "bin" {
-		t.Errorf("%s: %%files source %q: want bin/server, where the lab builds the server", path, src)
+	if src != "server" {
+		t.Errorf("%s: %%files source %q: want server, the binary in the build context (as images/Dockerfile takes it)", path, src)
 	}
 	labels := map[string]string{}
 	for _, l := range d.sections["labels"] {

@@ -96,7 +96,7 @@ func testIntegration(t *testing.T, k Kind) {
 	buildTime := time.Since(start)
 	t.Cleanup(func() {
 		rmi, _ := RemoveImagesArgv(k, img.Ref)
-		if err := e.run(context.Background(), rmi, io.Discard, nil); err != nil {
+		if err := e.run(context.Background(), rmi, io.Discard); err != nil {
 			t.Errorf("remove image: %v", err)
 		}
 	})
@@ -367,7 +367,7 @@ func BenchmarkRunStop(b *testing.B) {
 			b.Cleanup(func() {
 				e.RemoveAll(context.Background(), label)
 				rmi, _ := RemoveImagesArgv(k, img.Ref)
-				e.run(context.Background(), rmi, io.Discard, nil)
+				e.run(context.Background(), rmi, io.Discard)
 			})
 			shared := b.TempDir()
 			shmPath := filepath.Join(shared, "shm")

@@ -273,8 +273,12 @@ func (s Spec) apptainerArgv() ([]string, error) {
 	}
 	switch s.Network {
 	case "", NetworkHost:
+	case NetworkNone:
+		// A network namespace of its own with loopback only (as root;
+		// measured with Apptainer 1.5.3).
+		argv = append(argv, "--net", "--network", "none")
 	default:
-		return nil, fmt.Errorf("server %s: Apptainer servers share the host's network here (network %q unsupported)", s.Name, s.Network)
+		return nil, fmt.Errorf("server %s: Apptainer servers take network %s or %s here, not %q", s.Name, NetworkHost, NetworkNone, s.Network)
 	}
 	if s.User != "" || len(s.Ulimits) > 0 || len(s.Labels) > 0 {
 		return nil, fmt.Errorf("server %s: Apptainer runs as the calling user and takes no ulimits or labels", s.Name)
@@ -356,6 +360,15 @@ func RmArgv(k Kind, ids ...string) ([]string, error) {
 	return append([]string{string(k), "rm", "--force"}, ids...), nil
 }
 
+// WaitArgv returns the command line that waits for container id to exit and
+// prints its exit status.
+func WaitArgv(k Kind, id string) ([]string, error) {
+	if !k.oci() {
+		return nil, fmt.Errorf("%s servers are processes: wait for the pid", k)
+	}
+	return []string{string(k), "wait", id}, nil
+}
+
 // LogsArgv returns the command line that prints container id's output.
 func LogsArgv(k Kind, id string) ([]string, error) {
 	if !k.oci() {
@@ -364,9 +377,10 @@ func LogsArgv(k Kind, id string) ([]string, error) {
 	return []string{string(k), "logs", id}, nil
 }
 
-// inspectFormat prints status, exit code and the container's IPv4 addresses
-// on one line; Docker and Podman both understand it.
-const inspectFormat = `{{.State.Status}} {{.State.ExitCode}}{{range .NetworkSettings.Networks}} {{.IPAddress}}{{end}}`
+// inspectFormat prints status, exit code, the pid of the container's process
+// on the host (0 once it has exited) and the container's IPv4 addresses on
+// one line; Docker and Podman both understand it.
+const inspectFormat = `{{.State.Status}} {{.State.ExitCode}} {{.State.Pid}}{{range .NetworkSettings.Networks}} {{.IPAddress}}{{end}}`
 
 // InspectArgv returns the command line that prints container id's state for
 // ParseInspect.
@@ -381,6 +395,7 @@ func InspectArgv(k Kind, id string) ([]string, error) {
 type State struct {
 	Status   string   // created, running, exited, ...
 	ExitCode int      // meaningful once exited
+	Pid      int      // its process on the host while it runs, else 0
 	IPs      []string // its addresses on the engine's networks (none with host or none networks)
 }
 
@@ -390,34 +405,22 @@ func (s State) Running() bool { return s.Status == "running" }
 // ParseInspect parses the output of InspectArgv.
 func ParseInspect(out string) (State, error) {
 	f := strings.Fields(out)
-	if len(f) < 2 {
-		return State{}, fmt.Errorf("parse inspect output %q: want status and exit code", out)
+	if len(f) < 3 {
+		return State{}, fmt.Errorf("parse inspect output %q: want status, exit code and pid", out)
 	}
 	code, err := strconv.Atoi(f[1])
 	if err != nil {
 		return State{}, fmt.Errorf("parse inspect output %q: exit code: %w", out, err)
 	}
-	st := State{Status: f[0], ExitCode: code}
-	for _, ip := range f[2:] {
+	pid, err := strconv.Atoi(f[2])
+	if err != nil {
+		return State{}, fmt.Errorf("parse inspect output %q: pid: %w", out, err)
+	}
+	st := State{Status: f[0], ExitCode: code, Pid: pid}
+	for _, ip := range f[3:] {
 		if net.ParseIP(ip) != nil {
 			st.IPs = append(st.IPs, ip)
 		}
 	}
 	return st, nil
-}
-
-// Quote returns argv as one shell-safe line, for logs a person can re-run.
-func Quote(argv []string) string {
-	var b strings.Builder
-	for i, a := range argv {
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		if a != "" && strings.Trim(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%") == "" {
-			b.WriteString(a)
-			continue
-		}
-		b.WriteString("'" + strings.ReplaceAll(a, "'", `'\''`) + "'")
-	}
-	return b.String()
 }

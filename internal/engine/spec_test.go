@@ -78,6 +78,13 @@ func TestSpecArgv(t *testing.T) {
 			join([]string{"apptainer", "exec", "--ipc", "--bind", "/lab/shared:/lab/shared", "s.sif", "/server"}, serverArgs),
 		},
 		{
+			"apptainer network none: its own namespace with loopback only",
+			NewSpec(Apptainer, "a4", "s.sif", WithSharedDir("/lab/shared"), WithNetwork(NetworkNone),
+				WithDropCaps("CAP_SYS_RESOURCE"), WithArgs(serverArgs...)),
+			join([]string{"apptainer", "exec", "--net", "--network", "none", "--drop-caps", "CAP_SYS_RESOURCE",
+				"--bind", "/lab/shared:/lab/shared", "s.sif", "/server"}, serverArgs),
+		},
+		{
 			"apptainer containall as root",
 			NewSpec(Apptainer, "a3", "s.sif", WithSharedDir("/lab/shared"), WithContainAll(), WithIPC(IPCPrivate),
 				WithDropCaps("CAP_SYS_RESOURCE"), WithEngineFlags("--no-home"), WithArgs(serverArgs...)),
@@ -116,7 +123,7 @@ func TestSpecArgvErrors(t *testing.T) {
 		{"bad ipc", NewSpec(Docker, "c1", "img", append(ok, WithIPC("container:x"))...), "unknown IPC"},
 		{"bad network", NewSpec(Docker, "c1", "img", append(ok, WithNetwork("slirp"))...), "unknown network"},
 		{"containall on docker", NewSpec(Docker, "c1", "img", append(ok, WithContainAll())...), "Apptainer flags"},
-		{"apptainer bridge", NewSpec(Apptainer, "a1", "s.sif", WithSharedDir("/s"), WithNetwork(NetworkBridge)), "host's network"},
+		{"apptainer bridge", NewSpec(Apptainer, "a1", "s.sif", WithSharedDir("/s"), WithNetwork(NetworkBridge)), "not \"bridge\""},
 		{"apptainer user", NewSpec(Apptainer, "a1", "s.sif", WithSharedDir("/s"), WithUser(1, 1)), "calling user"},
 		{"unknown engine", NewSpec("lxc", "x1", "img", ok...), "unknown engine"},
 	}
@@ -181,6 +188,9 @@ func TestHelperArgv(t *testing.T) {
 		{"rm", func(k Kind) ([]string, error) { return RmArgv(k, "id1") }, map[Kind][]string{
 			Docker: {"docker", "rm", "--force", "id1"}, Podman: {"podman", "rm", "--force", "id1"}, Apptainer: nil,
 		}},
+		{"wait", func(k Kind) ([]string, error) { return WaitArgv(k, "id1") }, map[Kind][]string{
+			Docker: {"docker", "wait", "id1"}, Podman: {"podman", "wait", "id1"}, Apptainer: nil,
+		}},
 		{"logs", func(k Kind) ([]string, error) { return LogsArgv(k, "id1") }, map[Kind][]string{
 			Docker: {"docker", "logs", "id1"}, Podman: {"podman", "logs", "id1"}, Apptainer: nil,
 		}},
@@ -212,16 +222,17 @@ func TestParseInspect(t *testing.T) {
 		want State
 		err  bool
 	}{
-		{"running 0 172.17.0.2\n", State{Status: "running", IPs: []string{"172.17.0.2"}}, false},
-		{"exited 0 \n", State{Status: "exited"}, false},
-		{"exited 137 10.88.0.3 fd00::3", State{Status: "exited", ExitCode: 137, IPs: []string{"10.88.0.3", "fd00::3"}}, false},
-		{"created 0 <no value>", State{Status: "created"}, false},
+		{"running 0 4242 172.17.0.2\n", State{Status: "running", Pid: 4242, IPs: []string{"172.17.0.2"}}, false},
+		{"exited 0 0 \n", State{Status: "exited"}, false},
+		{"exited 137 0 10.88.0.3 fd00::3", State{Status: "exited", ExitCode: 137, IPs: []string{"10.88.0.3", "fd00::3"}}, false},
+		{"created 0 0 <no value>", State{Status: "created"}, false},
 		{"running", State{}, true},
-		{"running x", State{}, true},
+		{"running x 1", State{}, true},
+		{"running 0 y", State{}, true},
 	}
 	for _, tt := range tests {
 		got, err := ParseInspect(tt.in)
-		if (err != nil) != tt.err || got.Status != tt.want.Status || got.ExitCode != tt.want.ExitCode || !slices.Equal(got.IPs, tt.want.IPs) {
+		if (err != nil) != tt.err || got.Status != tt.want.Status || got.ExitCode != tt.want.ExitCode || got.Pid != tt.want.Pid || !slices.Equal(got.IPs, tt.want.IPs) {
 			t.Errorf("ParseInspect(%q) = %+v, %v; want %+v (error %v)", tt.in, got, err, tt.want, tt.err)
 		}
 	}
@@ -230,20 +241,15 @@ func TestParseInspect(t *testing.T) {
 	}
 }
 
-func TestQuote(t *testing.T) {
-	tests := []struct {
-		in   []string
-		want string
-	}{
-		{[]string{"docker", "run", "--label=isolab=1", "img:abc"}, "docker run --label=isolab=1 img:abc"},
-		{[]string{"-shm-msg", "hello world"}, "-shm-msg 'hello world'"},
-		{[]string{"it's", ""}, `'it'\''s' ''`},
-		{[]string{"--format={{.Id}}"}, "'--format={{.Id}}'"},
+func TestEngineCommand(t *testing.T) {
+	e := &Engine{Kind: Podman, Path: "/usr/bin/podman", Prefix: []string{"nsenter", "--net=/run/netns/lab", "--"}}
+	got := e.Command([]string{"podman", "ps", "--all"})
+	want := []string{"nsenter", "--net=/run/netns/lab", "--", "/usr/bin/podman", "ps", "--all"}
+	if !slices.Equal(got, want) {
+		t.Errorf("Command = %q, want %q", got, want)
 	}
-	for _, tt := range tests {
-		if got := Quote(tt.in); got != tt.want {
-			t.Errorf("Quote(%q) = %q, want %q", tt.in, got, tt.want)
-		}
+	if got := (&Engine{Kind: Docker}).Command([]string{"docker", "ps"}); !slices.Equal(got, []string{"docker", "ps"}) {
+		t.Errorf("Command without path or prefix = %q", got)
 	}
 }
 

@@ -33,11 +33,10 @@ func (l *Lab) Deps(ctx context.Context) error {
 	}
 	return l.Step("installed "+strings.Join(missing, " "), func() error {
 		env := []string{"DEBIAN_FRONTEND=noninteractive"}
-		if _, err := l.CommandEnv(ctx, env, "apt-get", "update"); err != nil {
+		if err := l.run(ctx, env, "apt-get", "update"); err != nil {
 			return err
 		}
-		_, err := l.CommandEnv(ctx, env, append([]string{"apt-get", "install", "-y", "--no-install-recommends"}, missing...)...)
-		return err
+		return l.run(ctx, env, append([]string{"apt-get", "install", "-y", "--no-install-recommends"}, missing...)...)
 	})
 }
 

@@ -1,26 +1,28 @@
 package lab
 
 import (
-	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"time"
 
-	"github.com/isolab/isolab/internal/engine"
+	"github.com/isolab/isolab/internal/labnet"
+	"github.com/isolab/isolab/internal/runenv"
 	"github.com/isolab/isolab/internal/scenario"
+	"github.com/isolab/isolab/internal/shell"
 )
 
 // Environment variables the lab reads.
 const (
-	EnvDir       = "LAB_DIR"
-	EnvScenario  = "LAB_SCENARIO"
-	EnvEngine    = "LAB_ENGINE"
-	EnvApptainer = "LAB_APPTAINER_FLAGS"
+	VarDir         = "LAB_DIR"
+	VarScenario    = "LAB_SCENARIO"
+	VarEngine      = "LAB_ENGINE"
+	VarApptainer   = "LAB_APPTAINER_FLAGS"
+	VarClientFlags = "LAB_CLIENT_FLAGS"
 )
 
 // Config says where the lab works and how it talks.
@@ -31,16 +33,19 @@ type Config struct {
 	Verbose bool      // show sub-commands' output live
 	// Scenario, when set, is run instead of $LAB_SCENARIO or the default.
 	Scenario *scenario.Scenario
-	// Engine, when set, runs every Docker or Podman server with this engine
-	// instead of $LAB_ENGINE's or the detected one.
-	Engine engine.Kind
+	// Engine, when set (runenv.Docker or runenv.Podman), runs every Docker
+	// or Podman server with this engine instead of $LAB_ENGINE's or the
+	// detected one.
+	Engine runenv.Kind
 }
 
 // Lab is one lab directory and what runs from it.
 type Lab struct {
 	Config
 	start time.Time
-	envs  *environments // backends of the servers this process started
+	live  map[string]runenv.Server // the servers this process started, by name
+	// serverBin replaces bin/server (tests: a server that exits non-zero).
+	serverBin string
 }
 
 // New returns a lab for cfg, with its directories made absolute (a server bound
@@ -55,7 +60,7 @@ func New(cfg Config) (*Lab, error) {
 	}
 	cfg.Root = root
 	if cfg.Dir == "" {
-		cfg.Dir = os.Getenv(EnvDir)
+		cfg.Dir = os.Getenv(VarDir)
 	}
 	if cfg.Dir == "" {
 		cfg.Dir = filepath.Join(root, "lab")
@@ -69,16 +74,16 @@ func New(cfg Config) (*Lab, error) {
 	return &Lab{Config: cfg, start: time.Now()}, nil
 }
 
-// Paths inside the lab directory.
+// SharedDir is bound into every environment at the same path.
 func (l *Lab) SharedDir() string { return filepath.Join(l.Dir, "shared") }
 
 // InfoDir is where the servers write their info files and the client reads them.
 func (l *Lab) InfoDir() string { return filepath.Join(l.SharedDir(), scenario.InfoDir) }
 
-// RunDir holds the state file and pid files of what is up.
+// RunDir holds the state file and what the environments keep of the servers.
 func (l *Lab) RunDir() string { return filepath.Join(l.Dir, "run") }
 
-// LogDir holds one log per environment.
+// LogDir holds one log per server, and dockerd's and the engines'.
 func (l *Lab) LogDir() string { return filepath.Join(l.Dir, "logs") }
 
 // BinDir holds the static binaries the lab builds.
@@ -91,6 +96,24 @@ func (l *Lab) ShmPath(s scenario.Server) string {
 
 // LogPath is the log file of a server's environment.
 func (l *Lab) LogPath(name string) string { return filepath.Join(l.LogDir(), name+".log") }
+
+// id names this lab directory: in its network namespace's name, container
+// names and labels, so that two checkouts (or a test and a user's lab) never
+// meet.
+func (l *Lab) id() string {
+	sum := sha256.Sum256([]byte(l.Dir))
+	return hex.EncodeToString(sum[:4])
+}
+
+// Net is the lab's network: its namespace, named from LAB_DIR, and the
+// private dockerd's files. dockerd keeps its images under LAB_DIR/docker.
+func (l *Lab) Net() labnet.Config {
+	return labnet.Config{
+		Name:     "isolab-" + l.id(),
+		DataRoot: filepath.Join(l.Dir, "docker"),
+		Log:      filepath.Join(l.LogDir(), "dockerd.log"),
+	}
+}
 
 // Printf prints one progress line.
 func (l *Lab) Printf(format string, args ...any) {
@@ -117,50 +140,29 @@ func round(d time.Duration) time.Duration {
 	return d.Round(100 * time.Millisecond)
 }
 
-// Command runs a sub-command. Its output is shown live with Verbose, else kept
-// and returned inside the error when it fails, so a failure can be read and
-// re-run by hand.
-func (l *Lab) Command(ctx context.Context, argv ...string) (string, error) {
-	return l.CommandEnv(ctx, nil, argv...)
-}
-
-// CommandEnv is Command with extra environment variables ("K=V").
-func (l *Lab) CommandEnv(ctx context.Context, env []string, argv ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Dir = l.Root
-	if env != nil {
-		cmd.Env = append(os.Environ(), env...)
-	}
-	var out bytes.Buffer
+// run runs a sub-command in the repository. Its output is shown live with
+// Verbose, else kept and returned inside the error when it fails.
+func (l *Lab) run(ctx context.Context, env []string, argv ...string) error {
+	c := shell.Command{Argv: argv, Dir: l.Root, Env: env}
 	if l.Verbose {
-		l.Printf("+ %s", engine.Quote(argv))
-		cmd.Stdout = io.MultiWriter(&out, l.Out)
-		cmd.Stderr = io.MultiWriter(&out, l.Out)
-	} else {
-		cmd.Stdout = &out
-		cmd.Stderr = &out
+		c.Log = l.Out
 	}
-	err := cmd.Run()
-	if err != nil {
-		return out.String(), fmt.Errorf("%s: %w\n%s", engine.Quote(argv), err, tail(out.String(), 20))
-	}
-	return out.String(), nil
+	_, err := shell.Run(ctx, c)
+	return err
 }
 
-// tail returns the last n lines of s.
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
+// log is where engine command lines and the guests' progress go: the
+// terminal with -v, else logs/engine.log.
+func (l *Lab) log() io.Writer {
+	if l.Verbose {
+		return l.Out
 	}
-	return strings.Join(lines, "\n")
-}
-
-// TailFile returns the last n lines of a file, or a note that it cannot be read.
-func TailFile(path string, n int) string {
-	b, err := os.ReadFile(path)
+	if err := os.MkdirAll(l.LogDir(), 0o755); err != nil {
+		return io.Discard
+	}
+	f, err := os.OpenFile(filepath.Join(l.LogDir(), "engine.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		return fmt.Sprintf("(no log: %v)", err)
+		return io.Discard
 	}
-	return tail(string(b), n)
+	return f // stays open for the life of the process, like a logger
 }

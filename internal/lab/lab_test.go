@@ -8,19 +8,20 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
-	"github.com/isolab/isolab/internal/engine"
+	"github.com/isolab/isolab/internal/labnet"
+	"github.com/isolab/isolab/internal/netns"
+	"github.com/isolab/isolab/internal/runenv"
 	"github.com/isolab/isolab/internal/scenario"
 	"github.com/isolab/isolab/internal/shm"
 )
 
-func TestServerArgs(t *testing.T) {
-	base := Running{
-		ShmPath:  "/lab/shared/shm/s",
-		InfoFile: "/lab/shared/info/s",
-	}
+func TestSpec(t *testing.T) {
+	l := &Lab{Config: Config{Root: "/src", Dir: "/lab"}}
+	base := Running{ShmPath: "/lab/shared/shm/s", InfoFile: "/lab/shared/info/s"}
 	for _, tc := range []struct {
 		name   string
 		server scenario.Server
@@ -36,17 +37,20 @@ func TestServerArgs(t *testing.T) {
 		r.Server = tc.server
 		r.Port, r.ProjID, r.ShmMsg, r.SocketMsg = 31000, 7, "a", "b"
 		r.AcceptTimeout = tc.accept
-		got := serverArgs(&r)
+		spec := l.spec(r)
 		want := []string{"-port", "31000", "-shm-path", "/lab/shared/shm/s", "-proj-id", "7",
 			"-info-dir", "/lab/shared/info", "-info-name", "s", "-shm-msg", "a", "-socket-msg", "b"}
-		if tc.accept > 0 {
-			want = append(want, "-accept-timeout", tc.accept.String())
-		}
 		if tc.wantIP {
 			want = append(want, "-ip", "127.0.0.1")
 		}
-		if !slices.Equal(got, want) {
-			t.Errorf("%s: serverArgs = %q, want %q", tc.name, got, want)
+		if tc.accept > 0 {
+			want = append(want, "-accept-timeout", tc.accept.String())
+		}
+		if !slices.Equal(spec.Args, want) {
+			t.Errorf("%s: spec args = %q, want %q", tc.name, spec.Args, want)
+		}
+		if spec.Bin != "/src/bin/server" || spec.Log != "/lab/logs/s.log" || string(spec.Kind) != string(tc.server.Env) {
+			t.Errorf("%s: spec = %+v", tc.name, spec)
 		}
 	}
 }
@@ -62,7 +66,7 @@ func newTestLab(t *testing.T, scenarioTOML string) (*Lab, *bytes.Buffer) {
 	if err := os.WriteFile(path, []byte(scenarioTOML), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv(EnvScenario, path)
+	t.Setenv(VarScenario, path)
 	var out bytes.Buffer
 	l, err := New(Config{Root: "../..", Dir: t.TempDir(), Out: &out})
 	if err != nil {
@@ -73,7 +77,21 @@ func newTestLab(t *testing.T, scenarioTOML string) (*Lab, *bytes.Buffer) {
 			t.Logf("lab output:\n%s", out.String())
 		}
 	})
+	t.Cleanup(func() { checkNetworkGone(t, l) })
 	return l, &out
+}
+
+// checkNetworkGone fails when the lab's network namespace, its dockerd or a
+// mount under the lab's directory outlives it.
+func checkNetworkGone(t *testing.T, l *Lab) {
+	t.Helper()
+	if netns.Exists(l.Net().Name) {
+		t.Errorf("network namespace %s survived", l.Net().Name)
+		labnet.Down(context.Background(), l.Net())
+	}
+	if b, err := os.ReadFile("/proc/self/mountinfo"); err == nil && strings.Contains(string(b), " "+l.Dir+"/") {
+		t.Errorf("a mount under %s survived", l.Dir)
+	}
 }
 
 // checkNothingLeft fails when a lab's server process, info file or segment
@@ -90,8 +108,8 @@ func checkNothingLeft(t *testing.T, l *Lab, st *State) {
 		return
 	}
 	for _, r := range st.Servers {
-		if r.PID > 0 && len(r.Argv) > 0 && isServerProcess(r.PID, r.Argv[0]) {
-			t.Errorf("server %s (pid %d) still runs", r.Name, r.PID)
+		if s := runenv.Attach(r.Handle); !closedChan(s.Done()) {
+			t.Errorf("server %s (%+v) still runs", r.Name, r.Handle)
 		}
 		key, err := shm.Ftok(r.ShmPath, r.ProjID)
 		if err != nil {
@@ -124,7 +142,7 @@ func TestIntegrationLabHost(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Up: %v", err)
 	}
-	res, err := l.runClient(ctx)
+	res, err := l.runClient(ctx, st)
 	if err != nil {
 		t.Fatalf("client: %v", err)
 	}
@@ -132,7 +150,7 @@ func TestIntegrationLabHost(t *testing.T) {
 	if got := res.Report.String(); got != want || st.Expected != want {
 		t.Errorf("client report %q, expected report %q, want both %q", got, st.Expected, want)
 	}
-	if err := l.down(ctx, st, l.envs); err != nil {
+	if err := l.down(ctx, st); err != nil {
 		t.Errorf("down: %v", err)
 	}
 	checkNothingLeft(t, l, st)
@@ -183,16 +201,27 @@ shm_msg = "h1-shm"
 socket_msg = "h1-socket"
 `
 
-func needEngine(t *testing.T) {
+func needEngine(t *testing.T, k runenv.Kind) {
 	t.Helper()
-	if _, err := engine.Detect(context.Background()); err != nil {
-		t.Skipf("no container engine: %v", err)
+	if err := runenv.Installed(runenv.Kind(k)); err != nil {
+		t.Skip(err)
 	}
 }
 
-func TestIntegrationLabContainers(t *testing.T) {
-	needEngine(t)
+func TestIntegrationLabDocker(t *testing.T) {
+	needEngine(t, runenv.Docker)
 	l, _ := newTestLab(t, dockerScenario)
+	l.Engine = runenv.Docker
+	if err := l.Verify(context.Background()); err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	checkNothingLeft(t, l, nil)
+}
+
+func TestIntegrationLabPodman(t *testing.T) {
+	needEngine(t, runenv.Podman)
+	l, _ := newTestLab(t, dockerScenario)
+	l.Engine = runenv.Podman
 	if err := l.Verify(context.Background()); err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
@@ -200,7 +229,7 @@ func TestIntegrationLabContainers(t *testing.T) {
 }
 
 func TestIntegrationLabWrongExpectationFails(t *testing.T) {
-	needEngine(t)
+	needEngine(t, runenv.Docker)
 	l, out := newTestLab(t, strings.Replace(dockerScenario, `name = "c1"`, "name = \"c1\"\nexpect = \"VM\"", 1))
 	err := l.Verify(context.Background())
 	if !errors.Is(err, ErrMismatch) {
@@ -210,6 +239,108 @@ func TestIntegrationLabWrongExpectationFails(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
+	}
+	checkNothingLeft(t, l, nil)
+}
+
+// A kill -9 of any part (here: dockerd and a host server) leaves lab:down
+// with what it needs: it stops the rest, deletes the namespace and reports
+// what it had to reap; and a state file whose network is gone (as after a
+// reboot) is reaped by the next lab:up.
+func TestIntegrationLabDownAfterKill(t *testing.T) {
+	needEngine(t, runenv.Docker)
+	l, out := newTestLab(t, dockerScenario)
+	l.Engine = runenv.Docker
+	ctx := context.Background()
+	st, err := l.Up(ctx)
+	if err != nil {
+		t.Fatalf("Up: %v", err)
+	}
+	dockerd, _ := labnet.Attach(l.Net())
+	for _, pid := range []int{dockerd.Dockerd, st.Servers[len(st.Servers)-1].Handle.PID} {
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l2, _ := New(Config{Root: l.Root, Dir: l.Dir, Out: out}) // another process
+	if err := l2.Down(ctx); err != nil {
+		t.Errorf("Down after kill -9: %v", err)
+	}
+	checkNothingLeft(t, l, st)
+	if !strings.Contains(out.String(), "reaped") {
+		t.Errorf("Down reported nothing reaped:\n%s", out)
+	}
+
+	// A reboot: the state says up, but nothing of it is there.
+	stale := *st
+	stale.NetNS = "isolab-gone-" + l.id()
+	for i := range stale.Servers {
+		stale.Servers[i].Handle.PID, stale.Servers[i].Handle.Container = 999999, "0123456789ab"
+	}
+	if err := l.SaveState(&stale); err != nil {
+		t.Fatal(err)
+	}
+	l3, _ := New(Config{Root: l.Root, Dir: l.Dir, Out: out, Engine: runenv.Docker})
+	st3, err := l3.Up(ctx)
+	if err != nil {
+		t.Fatalf("Up over a stale state: %v", err)
+	}
+	if !strings.Contains(out.String(), "left up by a run that is gone") {
+		t.Errorf("Up over a stale state said nothing of it:\n%s", out)
+	}
+	if err := l3.down(ctx, st3); err != nil {
+		t.Errorf("down: %v", err)
+	}
+	checkNothingLeft(t, l, st3)
+}
+
+// A VM server that exits non-zero makes lab:verify fail and name it. The
+// server here is a script on the share that runs isolab's server and then
+// exits 3: the report is right, the exit status is not.
+func TestIntegrationLabVMExitStatus(t *testing.T) {
+	if err := runenv.Installed(runenv.VM); err != nil {
+		t.Skip(err)
+	}
+	if testing.Short() {
+		t.Skip("boots a VM (drop -short)")
+	}
+	l, out := newTestLab(t, `
+[[server]]
+name = "vm1"
+env = "vm"
+shm_msg = "vm1-shm"
+socket_msg = "vm1-socket"
+`)
+	ctx := context.Background()
+	if err := l.Build(ctx); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(l.SharedDir(), "bin")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	real, _ := os.ReadFile(l.ServerBin())
+	if err := os.WriteFile(filepath.Join(bin, "real-server"), real, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	wrapper := filepath.Join(t.TempDir(), "server-then-3")
+	script := `#!/bin/sh
+"$(dirname "$0")/real-server" "$@" &
+child=$!
+trap 'kill -TERM $child; wait $child; exit 3' TERM
+wait $child
+exit 3
+`
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	l.serverBin = wrapper
+	err := l.Verify(ctx)
+	if err == nil || !strings.Contains(err.Error(), "server vm1 exited with status 3") {
+		t.Fatalf("Verify with a VM server that exits 3 = %v, want it named", err)
+	}
+	if !strings.Contains(out.String(), "Total Servers: 1") {
+		t.Errorf("the client did not run:\n%s", out)
 	}
 	checkNothingLeft(t, l, nil)
 }

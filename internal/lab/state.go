@@ -7,9 +7,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"time"
 
+	"github.com/isolab/isolab/internal/runenv"
 	"github.com/isolab/isolab/internal/scenario"
 )
 
@@ -17,25 +17,23 @@ import (
 // lab:status or lab:down (another process) can find it.
 type Running struct {
 	scenario.Server
-	ShmPath   string   `json:"shm_path_abs"` // absolute ftok pathname
-	Key       string   `json:"key"`          // its key as the host computes it
-	InfoFile  string   `json:"info_file"`    // absolute path of the info file
-	Argv      []string `json:"argv"`         // exact command line that started it
-	PID       int      `json:"pid,omitempty"`
-	Container string   `json:"container,omitempty"` // container id
-	Engine    string   `json:"engine,omitempty"`    // docker, podman or apptainer
-	Log       string   `json:"log"`
-	Address   string   `json:"address,omitempty"` // ip:port from its info file once ready
+	ShmPath  string        `json:"shm_path_abs"`      // absolute ftok pathname
+	Key      string        `json:"key"`               // its key as the host computes it
+	InfoFile string        `json:"info_file"`         // absolute path of the info file
+	Handle   runenv.Handle `json:"handle"`            // how to find it again: pid, container, guest
+	Address  string        `json:"address,omitempty"` // ip:port from its info file once ready
 
 	AcceptTimeout time.Duration `json:"accept_timeout,omitempty"` // server's -accept-timeout; 0: its default
 }
 
-// State is what lab:up leaves for lab:status, lab:verify and lab:down.
+// State is what lab:up leaves for lab:status, lab:client and lab:down.
 type State struct {
-	Scenario string    `json:"scenario"`
-	Started  time.Time `json:"started"`
-	Expected string    `json:"expected"` // the five lines the scenario predicts
-	Servers  []Running `json:"servers"`
+	Scenario   string    `json:"scenario"`
+	Started    time.Time `json:"started"`
+	Expected   string    `json:"expected"`              // the five lines the scenario predicts
+	NetNS      string    `json:"netns"`                 // the lab's network namespace
+	DockerHost string    `json:"docker_host,omitempty"` // its dockerd, when it has one
+	Servers    []Running `json:"servers"`
 }
 
 func (l *Lab) statePath() string { return filepath.Join(l.RunDir(), "state.json") }
@@ -67,16 +65,7 @@ func (l *Lab) LoadState() (*State, error) {
 	}
 	var st State
 	if err := json.Unmarshal(b, &st); err != nil {
-		return nil, fmt.Errorf("state file %s: %w", l.statePath(), err)
+		return nil, fmt.Errorf("state file %s: %w (remove it, or run go tool mage lab:down)", l.statePath(), err)
 	}
 	return &st, nil
-}
-
-func (l *Lab) pidFile(name string) string { return filepath.Join(l.RunDir(), name+".pid") }
-
-func (l *Lab) writePID(name string, pid int) error {
-	if err := os.MkdirAll(l.RunDir(), 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(l.pidFile(name), []byte(strconv.Itoa(pid)+"\n"), 0o644)
 }

@@ -5,134 +5,112 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
-	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/isolab/isolab/internal/infofile"
+	"github.com/isolab/isolab/internal/labnet"
+	"github.com/isolab/isolab/internal/netns"
+	"github.com/isolab/isolab/internal/runenv"
 	"github.com/isolab/isolab/internal/scenario"
 	"github.com/isolab/isolab/internal/shm"
+	"github.com/isolab/isolab/server"
 )
 
-// backend starts and stops the servers of one kind of environment.
-type backend interface {
-	// Start launches r's server detached, so it outlives this process, and fills
-	// in r.Argv and r.PID or r.Container.
-	Start(ctx context.Context, r *Running) error
-	// Stop ends r's server, SIGTERM first, and returns its exit status (-1 when
-	// it cannot be known).
-	Stop(ctx context.Context, r *Running) (int, error)
-}
+// stopGrace is how long a server gets after SIGTERM before SIGKILL.
+const stopGrace = 5 * time.Second
 
-// readyTimeout is how long a server of each environment may take to write its
-// info file after it was started.
-func readyTimeout(env scenario.Env) time.Duration {
-	switch env {
-	case scenario.EnvHost, scenario.EnvUnshare:
-		return 5 * time.Second
-	case scenario.EnvVM:
-		return 90 * time.Second
-	}
-	return 30 * time.Second
-}
-
-// Plan loads the scenario (Config.Scenario, else $LAB_SCENARIO, else the
-// default), keeps the servers this machine can run and says which it leaves out
-// and why.
-func (l *Lab) Plan(ctx context.Context) (*scenario.Scenario, []scenario.Server, *environments, error) {
-	sc, err := l.loadScenario()
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	envs, err := l.detect(ctx, sc.Servers)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	servers := sc.Servers
-	if envs.engine != "" {
-		if servers, err = scenario.UseEngine(servers, envs.engine); err != nil {
-			return nil, nil, nil, err
-		}
-	}
-	kept, dropped := scenario.Filter(servers, envs.unavailable)
-	for _, d := range dropped {
-		l.Printf("%s", d)
-	}
-	if len(kept) == 0 {
-		return nil, nil, nil, fmt.Errorf("scenario %s: no server can run here", sc.File)
-	}
-	return sc, kept, envs, nil
-}
-
-// loadScenario is Config.Scenario, validated and allocated, else the file
-// $LAB_SCENARIO names, else the default.
-func (l *Lab) loadScenario() (*scenario.Scenario, error) {
-	if l.Scenario == nil {
-		return scenario.Load(os.Getenv(EnvScenario))
-	}
-	sc := *l.Scenario
-	sc.Servers = slices.Clone(sc.Servers)
-	if err := sc.Validate(); err != nil {
-		return nil, err
-	}
-	return &sc, sc.Allocate()
-}
-
-// Up stands up every server the scenario lists and this machine can run, and
-// waits until each has written its info file. On failure or Ctrl-C it tears down
-// what it had started.
+// Up stands up every server the scenario lists and this machine can run, in
+// the lab's network namespace, and waits until each has written its info
+// file. It builds what is missing first: the binaries, the VM image (this
+// process stays outside the namespace, where Debian's mirror is), a dockerd
+// for Docker servers. Everything it starts outlives it, until lab:down. On
+// failure or Ctrl-C it tears down what it had started.
 func (l *Lab) Up(ctx context.Context) (st *State, err error) {
 	if old, err := l.LoadState(); err != nil {
 		return nil, err
 	} else if old != nil {
-		return nil, fmt.Errorf("the lab is already up (%s): run 'go tool mage lab:down' first", l.statePath())
+		if l.stillUp(old) {
+			return nil, fmt.Errorf("the lab is already up (since %s, %d servers, network namespace %s): run 'go tool mage lab:down' first",
+				old.Started.Format(time.TimeOnly), len(old.Servers), old.NetNS)
+		}
+		l.Printf("the lab in %s was left up by a run that is gone (a kill -9, or a reboot): reaping it first", l.Dir)
+		if err := l.Down(ctx); err != nil {
+			return nil, err
+		}
 	}
-	sc, servers, envs, err := l.Plan(ctx)
+	sc, servers, err := l.Plan()
 	if err != nil {
 		return nil, err
 	}
 	if err := l.Build(ctx); err != nil {
 		return nil, err
 	}
-	l.envs = envs
-	if err := envs.prepare(ctx); err != nil {
-		return nil, err
+	var img runenv.VMImage
+	if uses(servers, scenario.EnvVM) {
+		if img, err = l.vmImage(ctx); err != nil {
+			return nil, err
+		}
 	}
 	if err := l.prepareDirs(servers); err != nil {
 		return nil, err
 	}
+	var net *labnet.Net
+	err = l.Step("lab network", func() (err error) {
+		net, err = labnet.Up(ctx, l.Net(), uses(servers, scenario.EnvDocker), func(f string, a ...any) { l.Printf("  "+f, a...) })
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
 	st = &State{
-		Scenario: sc.File,
-		Started:  time.Now(),
-		Expected: scenario.Expected(servers, scenario.InfoName).String(),
+		Scenario:   sc.File,
+		Started:    time.Now(),
+		Expected:   scenario.Expected(servers, scenario.InfoName).String(),
+		NetNS:      net.Name,
+		DockerHost: net.DockerHost(),
 	}
 	defer func() {
 		if err != nil {
 			l.Printf("tearing down after: %v", err)
-			err = errors.Join(err, l.down(context.WithoutCancel(ctx), st, envs))
+			err = errors.Join(err, l.down(context.WithoutCancel(ctx), st))
 			st = nil
 		}
 	}()
+	if err := l.SaveState(st); err != nil {
+		return st, err
+	}
+	// A dockerd killed with -9 keeps its containers in its data root; they
+	// would take the names of this run's.
+	for _, gone := range runenv.Reap(ctx, l.runnerConfig(st, img)) {
+		l.Printf("  removed %s an earlier run left", gone)
+	}
+	runner := runenv.New(l.runnerConfig(st, img))
+	l.live = map[string]runenv.Server{}
 	// The slowest environments start first, so they boot while the rest start.
-	for _, env := range []scenario.Env{scenario.EnvVM, scenario.EnvApptainer, scenario.EnvDocker, scenario.EnvPodman, scenario.EnvUnshare, scenario.EnvHost} {
+	for _, env := range []scenario.Env{scenario.EnvVM, scenario.VarApptainer, scenario.EnvDocker, scenario.EnvPodman, scenario.EnvUnshare, scenario.EnvHost} {
 		for _, s := range servers {
 			if s.Env != env {
 				continue
 			}
 			r := l.running(s, sc.AcceptTimeout)
-			st.Servers = append(st.Servers, r)
-			rp := &st.Servers[len(st.Servers)-1]
 			err := l.Step(fmt.Sprintf("%s %s started", env, s.Name), func() error {
-				return envs.backend(env).Start(ctx, rp)
+				srv, err := runner.Start(ctx, l.spec(r))
+				if err != nil {
+					return err
+				}
+				l.live[s.Name], r.Handle = srv, srv.Handle()
+				return nil
 			})
-			if serr := l.SaveState(st); err == nil {
-				err = serr
-			}
 			if err != nil {
 				return st, err
 			}
-			if err := ctx.Err(); err != nil {
+			st.Servers = append(st.Servers, r)
+			if err := l.SaveState(st); err != nil {
 				return st, err
 			}
 		}
@@ -143,18 +121,87 @@ func (l *Lab) Up(ctx context.Context) (st *State, err error) {
 	return st, l.SaveState(st)
 }
 
+// stillUp reports whether anything a state file names still runs: its
+// network namespace, or one of its servers.
+func (l *Lab) stillUp(st *State) bool {
+	if st.NetNS != "" && netns.Exists(st.NetNS) {
+		return true
+	}
+	for _, r := range st.Servers {
+		if !closedChan(runenv.Attach(r.Handle).Done()) {
+			return true
+		}
+	}
+	return false
+}
+
+func closedChan(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	case <-time.After(100 * time.Millisecond):
+		return false
+	}
+}
+
+// runnerConfig is where the lab's servers run: its namespace and dockerd
+// (from st), its directories, and img for guests.
+func (l *Lab) runnerConfig(st *State, img runenv.VMImage) runenv.Config {
+	cfg := runenv.Config{
+		Dir:            l.RunDir(),
+		SharedDir:      l.SharedDir(),
+		Label:          l.id(),
+		DockerHost:     st.DockerHost,
+		Dockerfile:     filepath.Join(l.Root, "images", "Dockerfile"),
+		ApptainerDef:   filepath.Join(l.Root, "images", "server.def"),
+		ApptainerFlags: strings.Fields(os.Getenv(VarApptainer)),
+		VMImage:        img,
+		Log:            l.log(),
+	}
+	if st.NetNS != "" {
+		cfg.NetNS = netns.Path(st.NetNS)
+	}
+	return cfg
+}
+
 func (l *Lab) running(s scenario.Server, acceptTimeout time.Duration) Running {
 	r := Running{
 		Server:        s,
 		ShmPath:       l.ShmPath(s),
 		InfoFile:      filepath.Join(l.InfoDir(), scenario.InfoName(s)),
-		Log:           l.LogPath(s.Name),
 		AcceptTimeout: acceptTimeout,
 	}
 	if key, err := shm.Ftok(r.ShmPath, r.ProjID); err == nil {
 		r.Key = key.String()
 	}
 	return r
+}
+
+// spec is r's server as runenv starts it. Servers that share the lab's
+// network namespace listen on 127.0.0.1; the others pick their own address.
+func (l *Lab) spec(r Running) runenv.Spec {
+	setup := server.Setup{
+		Port:              r.Port,
+		ShmPathname:       r.ShmPath,
+		ShmProjID:         r.ProjID,
+		InfoFileDirectory: filepath.Dir(r.InfoFile),
+		InfoFileName:      filepath.Base(r.InfoFile),
+		AcceptTimeout:     r.AcceptTimeout,
+	}
+	if r.EffectiveNetwork() == scenario.NetworkHost {
+		setup.IP = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+	}
+	return runenv.Spec{
+		Name:       r.Name,
+		Kind:       runenv.Kind(r.Env),
+		Bin:        l.ServerBin(),
+		Args:       server.CommandLine(setup, r.ShmMsg, r.SocketMsg),
+		IPC:        string(r.EffectiveIPC()),
+		Network:    string(r.EffectiveNetwork()),
+		Containall: r.Containall,
+		ExtraArgs:  r.ExtraArgs,
+		Log:        l.LogPath(r.Name),
+	}
 }
 
 // prepareDirs makes the shared directory with an empty info directory and the
@@ -189,45 +236,26 @@ func (l *Lab) prepareDirs(servers []scenario.Server) error {
 	return nil
 }
 
-// waitReady polls for every server's info file and records its address. A
-// server that does not get there in time fails the step with its log's tail.
+// waitReady waits for every server's info file at once, while each server
+// makes progress (runenv.WaitInfo), and records its address.
 func (l *Lab) waitReady(ctx context.Context, st *State) error {
 	return l.Step(fmt.Sprintf("%d servers ready", len(st.Servers)), func() error {
 		start := time.Now()
-		for {
-			pending := 0
-			for i := range st.Servers {
-				r := &st.Servers[i]
-				if r.Address != "" {
-					continue
+		errs := make([]error, len(st.Servers))
+		var wg sync.WaitGroup
+		for i := range st.Servers {
+			r := &st.Servers[i]
+			wg.Go(func() {
+				info, err := runenv.WaitInfo(ctx, l.live[r.Name], r.InfoFile, 0)
+				if err != nil {
+					errs[i] = err
+					return
 				}
-				if info, err := readInfo(r.InfoFile); err == nil {
-					r.Address = fmt.Sprintf("%s:%d", info.IP, info.Port)
-					l.Printf("  %s ready at %s after %s", r.Name, r.Address, round(time.Since(start)))
-					continue
-				}
-				if time.Since(start) > readyTimeout(r.Env) {
-					return fmt.Errorf("%s wrote no info file %s within %s; last lines of %s:\n%s",
-						r.Name, r.InfoFile, readyTimeout(r.Env), r.Log, TailFile(r.Log, 20))
-				}
-				pending++
-			}
-			if pending == 0 {
-				return nil
-			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(20 * time.Millisecond):
-			}
+				r.Address = fmt.Sprintf("%s:%d", info.IP, info.Port)
+				l.Printf("  %s ready at %s after %s", r.Name, r.Address, round(time.Since(start)))
+			})
 		}
+		wg.Wait()
+		return errors.Join(errs...)
 	})
-}
-
-func readInfo(path string) (infofile.Info, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return infofile.Info{}, err
-	}
-	return infofile.Parse(b)
 }

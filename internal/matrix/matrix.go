@@ -2,20 +2,20 @@ package matrix
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
 	"time"
 
-	"github.com/isolab/isolab/internal/engine"
 	"github.com/isolab/isolab/internal/lab"
 	"github.com/isolab/isolab/internal/report"
+	"github.com/isolab/isolab/internal/runenv"
 	"github.com/isolab/isolab/internal/scenario"
+	"github.com/isolab/isolab/internal/shell"
 )
 
-// EnvDocs names the variable that makes Run update the docs as well.
-const EnvDocs = "LAB_MATRIX_DOCS"
+// VarDocs names the variable that makes Run update the docs as well.
+const VarDocs = "LAB_MATRIX_DOCS"
 
 // Variant is one row of the matrix: a label for the reader and the server that
 // shows it (its name, environment and namespace options; messages are derived
@@ -34,8 +34,8 @@ var Variants = []Variant{
 	{"Docker --network=none", srv("docker-net-none", scenario.EnvDocker, "", scenario.NetworkNone)},
 	{"Docker --ipc=host --network=none", srv("docker-ipc-host-net-none", scenario.EnvDocker, scenario.IPCHost, scenario.NetworkNone)},
 	{"Podman, rootful (defaults)", srv("podman", scenario.EnvPodman, "", "")},
-	{"Apptainer (defaults)", srv("apptainer", scenario.EnvApptainer, scenario.IPCHost, "")},
-	{"Apptainer --containall", containall(srv("apptainer-containall", scenario.EnvApptainer, "", ""))},
+	{"Apptainer (defaults)", srv("apptainer", scenario.VarApptainer, scenario.IPCHost, "")},
+	{"Apptainer --containall", containall(srv("apptainer-containall", scenario.VarApptainer, "", ""))},
 	{"QEMU VM, user networking", srv("vm", scenario.EnvVM, "", "")},
 	{"unshare --ipc", srv("unshare-ipc", scenario.EnvUnshare, "", "")},
 	{"unshare --ipc --net", srv("unshare-ipc-net", scenario.EnvUnshare, "", scenario.NetworkNone)},
@@ -71,7 +71,7 @@ type Row struct {
 	NotRun     string           `json:"not_run,omitempty"` // why it did not run; the rest is then empty
 	Shm        Channel          `json:"shm"`
 	Socket     Channel          `json:"socket"`
-	Class      report.Class     `json:"class"` // the class the client gave
+	Class      report.Class     `json:"class,omitzero"` // the class the client gave; none for a row that did not run
 
 	// Derived from the settings and the class above by Derive.
 	Expected report.Class `json:"expected"` // the class a reader expects (scenario.Env.Nominal)
@@ -126,20 +126,20 @@ func (m *Matrix) Surprises() []string {
 // fails when anything is left behind.
 func Measure(ctx context.Context, cfg lab.Config) (*Matrix, error) {
 	m := &Matrix{Measured: time.Now().UTC().Truncate(time.Second), Kernel: kernelRelease()}
-	runs := map[engine.Kind][]int{} // the variants each run takes, by index
+	runs := map[runenv.Kind][]int{} // the variants each run takes, by index
 	for i, v := range Variants {
 		s := v.Server
 		m.Rows = append(m.Rows, Row{Variant: v.Label, Server: s.Name, Env: s.Env, IPC: s.IPC, Network: s.Network, Containall: s.Containall, NotRun: absent(s.Env)})
 		if m.Rows[i].NotRun != "" {
 			continue
 		}
-		k := engine.Docker
+		k := runenv.Docker
 		if s.Env == scenario.EnvPodman {
-			k = engine.Podman
+			k = runenv.Podman
 		}
 		runs[k] = append(runs[k], i)
 	}
-	for _, k := range []engine.Kind{engine.Docker, engine.Podman} {
+	for _, k := range []runenv.Kind{runenv.Docker, runenv.Podman} {
 		if len(runs[k]) == 0 {
 			continue
 		}
@@ -174,7 +174,7 @@ func Measure(ctx context.Context, cfg lab.Config) (*Matrix, error) {
 func fill(row *Row, meas *lab.Measurement) error {
 	for _, r := range meas.State.Servers {
 		if r.Name == row.Server {
-			row.Command = engine.Quote(r.Argv)
+			row.Command = shell.Quote(r.Handle.Argv)
 		}
 	}
 	for _, s := range meas.Result.Servers {
@@ -193,7 +193,7 @@ func absent(env scenario.Env) string {
 	if !env.Container() {
 		return ""
 	}
-	if _, err := engine.New(engine.Kind(env)); errors.Is(err, engine.ErrNotInstalled) {
+	if runenv.Installed(runenv.Kind(env)) != nil {
 		return fmt.Sprintf("%s absent", env)
 	}
 	return ""

@@ -37,7 +37,7 @@ func Run(ctx context.Context, cfg lab.Config) error {
 		return err
 	}
 	l.Printf("wrote %s and %s", filepath.Join(dir, "matrix.json"), filepath.Join(dir, "matrix.md"))
-	if os.Getenv(EnvDocs) == "1" {
+	if os.Getenv(VarDocs) == "1" {
 		docs := filepath.Join(l.Root, "docs")
 		if err := WriteDocs(docs, m); err != nil {
 			return err

@@ -10,9 +10,12 @@ import (
 // Class is where the client believes a server runs.
 type Class int
 
-// The three classes of the exercise. Every server lands in exactly one.
+// The three classes of the exercise; every server the client probes lands in
+// exactly one. The zero value is None, so that a server nobody probed (a
+// matrix row that did not run) is never taken for one of them.
 const (
-	VM        Class = iota // neither shared memory nor the socket reached it
+	None      Class = iota // not probed: no class
+	VM                     // neither shared memory nor the socket reached it
 	Container              // exactly one of the two channels reached it
 	Host                   // both channels reached it
 )
@@ -26,6 +29,8 @@ func (c Class) String() string {
 		return "Container"
 	case VM:
 		return "VM"
+	case None:
+		return "none"
 	}
 	return "Class(" + strconv.Itoa(int(c)) + ")"
 }
@@ -42,6 +47,8 @@ func (c *Class) UnmarshalText(b []byte) error {
 		*c = Container
 	case "VM":
 		*c = VM
+	case "none":
+		*c = None
 	default:
 		return fmt.Errorf("unknown class %q (want Host, Container or VM)", b)
 	}

@@ -30,7 +30,7 @@ func TestClassify(t *testing.T) {
 // checks that the three counts always sum to the total.
 func TestEveryServerInOneBucket(t *testing.T) {
 	var r report.Report
-	var want [3]int
+	var want [4]int
 	for i := range 64 {
 		shm, socket := i&1 != 0, i&2 != 0
 		c := report.Classify(shm, socket)
@@ -49,8 +49,19 @@ func TestEveryServerInOneBucket(t *testing.T) {
 	}
 }
 
+// The zero Class is no class: a row that never ran must not read as VM.
+func TestClassZeroIsNone(t *testing.T) {
+	var c report.Class
+	if c != report.None || c.String() != "none" {
+		t.Errorf("zero Class = %v (%q), want None", int(c), c)
+	}
+	if report.Classify(false, false) != report.VM {
+		t.Error("Classify(false, false) is not VM")
+	}
+}
+
 func TestClassText(t *testing.T) {
-	for _, c := range []report.Class{report.Host, report.Container, report.VM} {
+	for _, c := range []report.Class{report.Host, report.Container, report.VM, report.None} {
 		b, err := c.MarshalText()
 		if err != nil {
 			t.Fatalf("%v.MarshalText() = %v", c, err)

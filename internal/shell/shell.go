@@ -1,6 +1,8 @@
-// Package shell renders command lines for people: every environment the lab
-// starts is logged as one line that can be pasted into a shell to run it
-// again by hand. It reads no environment variables.
+// Package shell runs programs to completion and renders command lines for
+// people: every environment the lab starts and every command it runs is
+// logged as one line that can be pasted into a shell to run it again by
+// hand, and a failure says which line failed and how it ended. It reads no
+// environment variables.
 package shell
 
 import "strings"

@@ -222,3 +222,15 @@ func wait(rfds, wfds []int, deadline time.Time) (r, w []bool, err error) {
 func sockaddr(ip netip.Addr, port int) *unix.SockaddrInet4 {
 	return &unix.SockaddrInet4{Port: port, Addr: ip.As4()}
 }
+
+// BoundPort wraps getsockname(2): the port an IPv4 socket is bound to.
+func BoundPort(fd int) (int, error) {
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		return 0, os.NewSyscallError("getsockname", err)
+	}
+	if in4, ok := sa.(*unix.SockaddrInet4); ok {
+		return in4.Port, nil
+	}
+	return 0, errors.New("getsockname: not an IPv4 socket")
+}

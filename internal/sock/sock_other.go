@@ -46,3 +46,6 @@ func (*Waker) Sleep(time.Duration) bool { return false }
 
 // Close does nothing off Linux.
 func (*Waker) Close() error { return nil }
+
+// BoundPort is not supported off Linux.
+func BoundPort(int) (int, error) { return 0, ErrUnsupported }

@@ -35,12 +35,12 @@ func (b Boot) Ratio() float64 { return b.Ready.Seconds() / b.Init.Seconds() }
 
 // BenchConfig says what Bench boots.
 type BenchConfig struct {
-	Image    Image
-	Server   string // the static server binary; copied onto the share
-	WorkDir  string // the share and run directories go here
-	Accel    Accel  // "" means DetectAccel
-	NewNetNS bool   // see Config.NewNetNS
-	Log      io.Writer
+	Image   Image
+	Server  string   // the static server binary; copied onto the share
+	WorkDir string   // the share and run directories go here
+	Accel   Accel    // "" means DetectAccel
+	Prefix  []string // see Config.Prefix
+	Log     io.Writer
 }
 
 // Bench boots n guests at once, as many of them as there are boot slots
@@ -88,7 +88,7 @@ func benchOne(ctx context.Context, cfg BenchConfig, name, share, run, bin string
 			"-shm-msg", name + "-shm", "-socket-msg", name + "-socket", "-accept-timeout", "10m",
 		},
 		StatusFile: filepath.Join(share, "status", name),
-		Accel:      cfg.Accel, NewNetNS: cfg.NewNetNS, Log: cfg.Log,
+		Accel:      cfg.Accel, Prefix: cfg.Prefix, Log: cfg.Log,
 	})
 	called := time.Now()
 	if err := m.Start(ctx); err != nil {

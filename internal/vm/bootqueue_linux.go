@@ -14,9 +14,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// EnvBoots names the variable that sets how many guests may boot at once on
+// VarBoots names the variable that sets how many guests may boot at once on
 // this machine (default: its number of cores).
-const EnvBoots = "LAB_VM_BOOTS"
+const VarBoots = "LAB_VM_BOOTS"
 
 // bootQueueDir holds the boot slots, one lock file each, and the queue, one
 // file per waiting guest. It is machine-wide: every process that boots
@@ -34,7 +34,7 @@ func bootQueueDir() string {
 // number of cores. Under TCG a booting guest keeps one core busy, so more at
 // once only makes each slower, until fixed waits run out.
 func BootSlots() int {
-	if n, err := strconv.Atoi(os.Getenv(EnvBoots)); err == nil && n > 0 {
+	if n, err := strconv.Atoi(os.Getenv(VarBoots)); err == nil && n > 0 {
 		return n
 	}
 	return runtime.NumCPU()
@@ -70,7 +70,7 @@ func takeBootSlot(ctx context.Context, dir string, slots int, name string, logf 
 	}
 	defer os.Remove(me)
 	start := time.Now()
-	logf("vm: %d guests queued behind %d booting (%s=%d)", waiting(dir), slots, EnvBoots, slots)
+	logf("vm: %d guests queued behind %d booting (%s=%d)", waiting(dir), slots, VarBoots, slots)
 	for {
 		select {
 		case <-ctx.Done():

@@ -136,12 +136,12 @@ func TestBootQueueSlots(t *testing.T) {
 }
 
 func TestBootSlots(t *testing.T) {
-	t.Setenv(EnvBoots, "3")
+	t.Setenv(VarBoots, "3")
 	if got := BootSlots(); got != 3 {
-		t.Errorf("BootSlots() with %s=3 = %d", EnvBoots, got)
+		t.Errorf("BootSlots() with %s=3 = %d", VarBoots, got)
 	}
-	t.Setenv(EnvBoots, "zero")
+	t.Setenv(VarBoots, "zero")
 	if got := BootSlots(); got < 1 {
-		t.Errorf("BootSlots() with %s=zero = %d, want the number of cores", EnvBoots, got)
+		t.Errorf("BootSlots() with %s=zero = %d, want the number of cores", VarBoots, got)
 	}
 }

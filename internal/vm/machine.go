@@ -16,9 +16,9 @@ import (
 	"time"
 )
 
-// EnvStall names the variable that sets, in seconds, how long a guest's
+// VarStall names the variable that sets, in seconds, how long a guest's
 // console may stay silent before WaitReady gives up on it (DefaultStall).
-const EnvStall = "LAB_VM_STALL"
+const VarStall = "LAB_VM_STALL"
 
 // DefaultStall is how long a booting guest may print nothing before it counts
 // as hung. A guest that still prints is still coming, however slow the
@@ -43,10 +43,12 @@ type Config struct {
 	UID    int
 	Accel  Accel  // "" means DetectAccel (LAB_ACCEL, /proc/cpuinfo, /dev/kvm)
 	Binary string // "" means qemu-system-x86_64 from PATH
-	// NewNetNS starts QEMU in a new, empty network namespace (needs root).
-	// The guest is unreachable and reaches nothing either way (restrict=on);
-	// this is for tests run where the host has a route out.
-	NewNetNS bool
+	// Prefix goes before QEMU's command line, e.g. nsenter --net=PATH -- to
+	// start it in the lab's network namespace, or unshare --net -- for an
+	// empty one. The guest is unreachable and reaches nothing either way
+	// (restrict=on); the prefix keeps every process of a run in the
+	// namespace the run made.
+	Prefix []string
 	// Stall is how long the console may stay silent while the guest boots
 	// (WaitReady) or powers off (Stop); 0 means $LAB_VM_STALL, else
 	// DefaultStall.
@@ -72,6 +74,7 @@ type Machine struct {
 	done     chan struct{} // closed when QEMU has exited
 	started  bool          // this Machine started QEMU and reaps it
 	startAt  time.Time     // when it did
+	exitErr  error         // how QEMU ended, once done is closed (started ones only)
 	slot     *bootSlot     // held from Start until the server is ready or QEMU exits
 	stopOnce sync.Once
 }
@@ -129,7 +132,7 @@ func (m *Machine) stall() time.Duration {
 	if m.Config.Stall > 0 {
 		return m.Config.Stall
 	}
-	if s, err := strconv.Atoi(os.Getenv(EnvStall)); err == nil && s > 0 {
+	if s, err := strconv.Atoi(os.Getenv(VarStall)); err == nil && s > 0 {
 		return time.Duration(s) * time.Second
 	}
 	return DefaultStall
@@ -298,11 +301,12 @@ func pressCtrlAltDel(ctx context.Context, socket string) error {
 	return nil
 }
 
-// qemuCommand is the QEMU process of a guest this Machine starts.
-func qemuCommand(qemu string, argv []string, out *os.File) *exec.Cmd {
+// qemuCommand is the QEMU process of a guest this Machine starts: argv,
+// with its prefix.
+func qemuCommand(argv []string, out *os.File) *exec.Cmd {
 	// Not exec.CommandContext: the guest outlives the caller's context (and
 	// the caller, for lab:up); Stop and Kill end it.
-	cmd := exec.Command(qemu, argv[1:]...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = out, out
 	return cmd
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/isolab/isolab/internal/shell"
+	"github.com/isolab/isolab/internal/vm/guestinit"
 )
 
 // DetectAccel chooses the accelerator as ChooseAccel does, from LAB_ACCEL,
@@ -68,10 +69,8 @@ func (m *Machine) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("start VM %s: %w", c.Name, err)
 	}
+	argv = append(append(append([]string{}, c.Prefix...), qemu), argv[1:]...)
 	line := shell.Quote(argv)
-	if c.NewNetNS {
-		line = "unshare --net " + line
-	}
 	m.logf("%s", line)
 	out, err := os.Create(m.CommandFile)
 	if err != nil {
@@ -80,11 +79,8 @@ func (m *Machine) Start(ctx context.Context) error {
 	}
 	defer out.Close()
 	fmt.Fprintf(out, "%s\n", line)
-	cmd := qemuCommand(qemu, argv, out)
+	cmd := qemuCommand(argv, out)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if c.NewNetNS {
-		cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWNET
-	}
 	if err := cmd.Start(); err != nil {
 		slot.release()
 		return fmt.Errorf("start VM %s: %s: %w", c.Name, argv[0], err)
@@ -94,9 +90,21 @@ func (m *Machine) Start(ctx context.Context) error {
 	m.done, m.started, m.slot, m.startAt = done, true, slot, time.Now()
 	m.mu.Unlock()
 	go func() {
-		cmd.Wait()
+		err := cmd.Wait()
+		m.mu.Lock()
+		m.exitErr = err
+		m.mu.Unlock()
 		m.releaseSlot()
 		close(done)
+	}()
+	// The boot is over, and the slot free for the next guest, once the
+	// guest's PID 1 starts the server: what is left is the server's own
+	// start. Whoever waits for the server (WaitReady) may come later.
+	booted := make(chan time.Time, 1)
+	go watchFor(m.SerialLog, guestinit.StartLine, booted, done)
+	go func() {
+		<-booted
+		m.releaseSlot()
 	}()
 	// QEMU writes its pid file once its options are parsed and the machine
 	// is set up; it exits at once on a bad option or a missing file.
@@ -127,7 +135,7 @@ func (m *Machine) Start(ctx context.Context) error {
 // waiting, however slow the machine. It fails at once when QEMU exits, and
 // when the console has been silent for the stall limit (Config.Stall), with
 // an error that wraps os.ErrDeadlineExceeded; both carry the console's last
-// lines. Either way the guest's boot slot goes to the next guest.
+// lines.
 func (m *Machine) WaitReady(ctx context.Context, infoFile string) error {
 	defer m.releaseSlot()
 	stall := m.stall()
@@ -142,14 +150,14 @@ func (m *Machine) WaitReady(ctx context.Context, infoFile string) error {
 			if _, err := os.Stat(infoFile); err == nil { // it wrote the file, then exited
 				return nil
 			}
-			return fmt.Errorf("wait for VM %s: QEMU exited before %s appeared; %s", m.Config.Name, infoFile, m.SerialTail())
+			return fmt.Errorf("wait for VM %s: QEMU exited (%s) before %s appeared; %s", m.Config.Name, m.exitHow(), infoFile, m.SerialTail())
 		}
 		if s := m.consoleSize(); s != size {
 			size, progress = s, time.Now()
 		}
 		if silent := time.Since(progress); silent > stall {
 			return fmt.Errorf("wait for VM %s: no %s, and the console has been silent for %s (%s=%d): %w; %s",
-				m.Config.Name, infoFile, silent.Round(time.Second), EnvStall, int(stall.Seconds()), os.ErrDeadlineExceeded, m.SerialTail())
+				m.Config.Name, infoFile, silent.Round(time.Second), VarStall, int(stall.Seconds()), os.ErrDeadlineExceeded, m.SerialTail())
 		}
 		select {
 		case <-ctx.Done():
@@ -157,6 +165,19 @@ func (m *Machine) WaitReady(ctx context.Context, infoFile string) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// exitHow says how QEMU ended, as far as this process knows.
+func (m *Machine) exitHow() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch {
+	case !m.started:
+		return "it was started elsewhere"
+	case m.exitErr != nil:
+		return m.exitErr.Error()
+	}
+	return "exit status 0"
 }
 
 // Stop powers the guest off cleanly, so that its server gets SIGTERM and
@@ -187,7 +208,7 @@ func (m *Machine) Stop(ctx context.Context) error {
 		if !m.exited() {
 			errs = append(errs, fmt.Errorf("stop VM %s: QEMU pid %d survived SIGKILL", m.Config.Name, pid))
 		}
-		m.awaitReaping(pid)
+		m.awaitReaping()
 	}
 	m.releaseSlot()
 	if err := m.removeFiles(); err != nil {
@@ -202,26 +223,22 @@ func (m *Machine) Kill() {
 	if pid, ok := m.PID(); ok {
 		syscall.Kill(pid, syscall.SIGKILL)
 		m.waitExit(context.Background(), 10*time.Second)
-		m.awaitReaping(pid)
+		m.awaitReaping()
 	}
 	m.releaseSlot()
 	m.removeFiles()
 }
 
-// awaitReaping waits a moment for a guest started by another process to be
-// reaped: it then stays a zombie until init reaps it, which some inits do
-// late, and leak checks (pgrep) would take it for a running one. A guest
-// this Machine started is reaped by Start's goroutine.
-func (m *Machine) awaitReaping(pid int) {
+// awaitReaping waits until a guest this Machine started has been reaped
+// (by Start's goroutine), so that no zombie QEMU is left when Stop returns.
+// One started by another process is reaped by init, whenever it does: a
+// zombie counts as exited (qemuAlive).
+func (m *Machine) awaitReaping() {
 	m.mu.Lock()
 	started := m.started
 	m.mu.Unlock()
 	if started {
 		<-m.Done()
-		return
-	}
-	for deadline := time.Now().Add(3 * time.Second); zombie(pid) && time.Now().Before(deadline); {
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -19,11 +19,11 @@ import (
 // tree's recipe, a shared directory with the server binary on it and a run
 // directory.
 type vmEnv struct {
-	img      Image
-	shared   string
-	server   string // on shared
-	run      string
-	newNetNS bool
+	img    Image
+	shared string
+	server string // on shared
+	run    string
+	prefix []string // an empty network namespace for QEMU, where the test has a route out
 }
 
 // newVMEnv skips tb, with the cause and the fix, unless a guest can boot here,
@@ -50,7 +50,7 @@ func newVMEnv(tb testing.TB) *vmEnv {
 		if os.Geteuid() != 0 {
 			tb.Skipf("this network namespace has a default route (%s) and only root can give QEMU an empty one (run as root)", route)
 		}
-		env.newNetNS = true
+		env.prefix = []string{"unshare", "--net", "--"}
 	}
 	root := repoRoot(tb)
 	bins, err := gobuild.Static(context.Background(), root, tb.TempDir(), gobuild.Server, gobuild.Init)
@@ -113,7 +113,7 @@ func (e *vmEnv) machine(tb testing.TB, name string, args ...string) (*Machine, s
 	m := New(Config{
 		Name: name, RunDir: e.run, Image: e.img, SharedDir: e.shared,
 		ServerBinary: e.server, ServerArgs: args, StatusFile: filepath.Join(e.shared, name+".status"),
-		NewNetNS: e.newNetNS, Log: logWriter{tb},
+		Prefix: e.prefix, Log: logWriter{tb},
 	})
 	tb.Cleanup(func() {
 		if err := m.Stop(context.Background()); err != nil {

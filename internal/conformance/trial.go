@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,17 +14,15 @@ import (
 	"time"
 
 	"github.com/isolab/isolab/internal/infofile"
+	"github.com/isolab/isolab/internal/runenv"
 	"github.com/isolab/isolab/internal/shm"
 )
-
-var loopback = netip.AddrFrom4([4]byte{127, 0, 0, 1})
 
 // envRun is one environment of a Run.
 type envRun struct {
 	*runner
-	env           string
-	sess          Session
-	shmOK, sockOK bool // what the client on the host reaches of a server here
+	env  string
+	sess *Session
 }
 
 // row makes a row of this environment.
@@ -33,21 +30,22 @@ func (e *envRun) row(server, client, check string, o Outcome, detail string) Row
 	return Row{Env: e.env, Server: server, Client: client, Check: check, Outcome: o, Detail: detail}
 }
 
-// scenario is the files, keys, processes and endpoints of one scenario.
-type scenario struct {
+// trial is the files, keys, processes and endpoints of one trial: a cell of
+// the cross matrix, or a probe.
+type trial struct {
 	e    *envRun
 	name string
-	dir  string // under the session's Dir
+	dir  string // under the session's directory
 	info string // the info directory the client reads
 
-	keys    map[shm.Key]string // every key of the scenario, and whose it is
+	keys    map[shm.Key]string // every key of the trial, and whose it is
 	servers []*srv
-	clients []Process
+	clients []*runenv.Process
 	fakeIDs []int    // segments the harness made itself
 	closers []func() // the harness's endpoints
 }
 
-// srv is one server of a scenario.
+// srv is one server of a trial.
 type srv struct {
 	name            string
 	side            side
@@ -55,14 +53,13 @@ type srv struct {
 	key             shm.Key
 	shmMsg, sockMsg string
 
-	proc     Process
-	skip     error // ErrSkip from the session
+	proc     runenv.Server
 	startErr error // it did not start, or exited before writing its info file
 	killed   bool  // it had to be signalled
 }
 
-func (e *envRun) newScenario(name string) (*scenario, error) {
-	sc := &scenario{e: e, name: name, dir: filepath.Join(e.sess.Dir(), name), keys: map[shm.Key]string{}}
+func (e *envRun) newTrial(name string) (*trial, error) {
+	sc := &trial{e: e, name: name, dir: filepath.Join(e.sess.dir, name), keys: map[shm.Key]string{}}
 	sc.info = filepath.Join(sc.dir, "info")
 	if err := os.MkdirAll(sc.info, 0o755); err != nil {
 		return nil, err
@@ -73,13 +70,13 @@ func (e *envRun) newScenario(name string) (*scenario, error) {
 	return sc, nil
 }
 
-func (sc *scenario) log(name string) string {
+func (sc *trial) log(name string) string {
 	return filepath.Join(sc.e.logs, sc.e.env+"-"+sc.name+"-"+name+".log")
 }
 
 // shmPath makes an ftok pathname and proj_id whose key no other segment and no
-// other scenario of the run uses (ftok keeps only 16 bits of the inode).
-func (sc *scenario) shmPath(label, whose string) (string, int, shm.Key, error) {
+// other trial of the run uses (ftok keeps only 16 bits of the inode).
+func (sc *trial) shmPath(label, whose string) (string, int, shm.Key, error) {
 	for i := 0; i < 50; i++ {
 		name := label
 		if i > 0 {
@@ -125,11 +122,11 @@ func (r *runner) claimKey(key shm.Key) bool {
 }
 
 // port returns a TCP port on 127.0.0.1, where the client runs, that no other
-// scenario of the run uses.
-func (sc *scenario) port() (int, error) {
+// trial of the run uses.
+func (sc *trial) port() (int, error) {
 	for range 20 {
 		var port int
-		err := sc.e.sess.Client(func() error {
+		err := sc.e.sess.Do(func() error {
 			l, err := net.Listen("tcp4", "127.0.0.1:0")
 			if err != nil {
 				return err
@@ -152,9 +149,9 @@ func (sc *scenario) port() (int, error) {
 }
 
 // startServer starts one server of side s with its own ftok pathname.
-func (sc *scenario) startServer(ctx context.Context, s side, name, shmMsg, sockMsg string) *srv {
+func (sc *trial) startServer(ctx context.Context, s side, name, shmMsg, sockMsg string) *srv {
 	whose := name + " (" + s.name + " server)"
-	if !sc.e.shmOK { // the server's segment is in its own IPC namespace
+	if !sc.e.sess.Shm { // the server's segment is in its own IPC namespace
 		whose = name + " (no segment on the host: the client made it)"
 	}
 	path, proj, key, err := sc.shmPath(name, whose)
@@ -168,7 +165,7 @@ func (sc *scenario) startServer(ctx context.Context, s side, name, shmMsg, sockM
 
 // startServerAt starts a server of side s on a given ftok pathname and info
 // directory.
-func (sc *scenario) startServerAt(ctx context.Context, s side, name, path string, proj int, key shm.Key, infoDir, shmMsg, sockMsg string) *srv {
+func (sc *trial) startServerAt(ctx context.Context, s side, name, path string, proj int, key shm.Key, infoDir, shmMsg, sockMsg string) *srv {
 	v := &srv{name: name, side: s, file: filepath.Join(infoDir, name), key: key, shmMsg: shmMsg, sockMsg: sockMsg}
 	sc.servers = append(sc.servers, v)
 	port, err := sc.port()
@@ -187,58 +184,26 @@ func (sc *scenario) startServerAt(ctx context.Context, s side, name, path string
 		Confined: s.confined,
 		Log:      sc.log(s.name + "-server-" + name),
 	}
-	v.proc, err = sc.e.sess.StartServer(ctx, spec)
-	switch {
-	case errors.Is(err, ErrSkip):
-		v.skip, v.proc = err, nil
-	case err != nil:
+	if v.proc, err = sc.e.sess.StartServer(ctx, spec); err != nil {
 		v.startErr, v.proc = err, nil
 	}
 	return v
 }
 
-// skipped returns the first server's ErrSkip.
-func skipped(servers []*srv) error {
+// waitReady waits until every started server has written its info file,
+// while it makes progress (runenv.WaitInfo).
+func (sc *trial) waitReady(ctx context.Context, servers ...*srv) {
+	var wg sync.WaitGroup
 	for _, s := range servers {
-		if s.skip != nil {
-			return s.skip
-		}
-	}
-	return nil
-}
-
-// waitReady waits until every started server has written its info file.
-func (sc *scenario) waitReady(ctx context.Context, servers ...*srv) {
-	timeout := readyTimeout
-	if b, ok := sc.e.sess.(interface{ readyTimeout() time.Duration }); ok {
-		timeout = b.readyTimeout() // a guest boots first
-	}
-	deadline := time.Now().Add(timeout)
-	for _, s := range servers {
-		if s.proc == nil {
-			continue
-		}
-		for {
-			if _, err := readInfo(s.file); err == nil {
-				break
-			}
-			select {
-			case <-s.proc.Done():
-				if _, err := readInfo(s.file); err == nil {
-					break
+		if s.proc != nil {
+			wg.Go(func() {
+				if _, err := runenv.WaitInfo(ctx, s.proc, s.file, 0); err != nil {
+					s.startErr = err
 				}
-				s.startErr = fmt.Errorf("exited %d before writing its info file: %s", s.proc.ExitCode(), lastLine(s.proc.Stderr()))
-			case <-ctx.Done():
-				s.startErr = ctx.Err()
-			case <-time.After(20 * time.Millisecond):
-				if time.Now().Before(deadline) {
-					continue
-				}
-				s.startErr = fmt.Errorf("no info file %s after %s", s.file, timeout)
-			}
-			break
+			})
 		}
 	}
+	wg.Wait()
 }
 
 func readInfo(path string) (infofile.Info, error) {
@@ -266,19 +231,10 @@ type clientRun struct {
 	err            error // it could not be started
 }
 
-// runClient runs side c's client on the scenario's info directory, where the
+// runClient runs side c's client on the trial's info directory, where the
 // client on the host runs, and kills it at the deadline.
-func (sc *scenario) runClient(ctx context.Context, c side, deadline time.Duration) clientRun {
-	var p Process
-	argv := []string{c.client, sc.info}
-	err := sc.e.sess.Client(func() error {
-		pp, err := startProcess(argv, nil, sc.log(c.name+"-client"))
-		if err != nil {
-			return err
-		}
-		p = pp
-		return nil
-	})
+func (sc *trial) runClient(ctx context.Context, c side, deadline time.Duration) clientRun {
+	p, err := sc.e.sess.StartClient(ctx, c.name+" client", []string{c.client, sc.info}, sc.log(c.name+"-client"))
 	if err != nil {
 		return clientRun{err: fmt.Errorf("start %s client: %w", c.name, err), code: -1}
 	}
@@ -288,12 +244,13 @@ func (sc *scenario) runClient(ctx context.Context, c side, deadline time.Duratio
 	select {
 	case <-p.Done():
 	case <-time.After(deadline):
-		res.killed = p.Stop(time.Second)
+		p.Stop(time.Second)
+		res.killed = true
 	case <-ctx.Done():
 		p.Kill()
 	}
 	res.took = time.Since(start)
-	res.stdout, res.stderr, res.code = p.Stdout(), p.Stderr(), p.ExitCode()
+	res.stdout, res.stderr, res.code = p.Stdout(), p.Output(), p.ExitCode()
 	return res
 }
 
@@ -302,8 +259,8 @@ func (sc *scenario) runClient(ctx context.Context, c side, deadline time.Duratio
 // never came), and then the signals. Where the client reaches neither channel
 // of a server (the VM), nothing can end its wait: it is stopped at once, as a
 // shutdown stops it (SIGTERM), and must still exit 0.
-func (sc *scenario) finish(ctx context.Context, servers ...*srv) {
-	if !sc.e.shmOK && !sc.e.sockOK {
+func (sc *trial) finish(ctx context.Context, servers ...*srv) {
+	if !sc.e.sess.Shm && !sc.e.sess.Socket {
 		var wg sync.WaitGroup
 		for _, s := range servers {
 			if s.proc != nil {
@@ -336,27 +293,28 @@ func (sc *scenario) finish(ctx context.Context, servers ...*srv) {
 		sc.drain(s)
 	}
 	for _, s := range wait(exitDrained) {
-		s.killed = s.proc.Stop(3 * time.Second)
+		s.proc.Stop(3 * time.Second)
+		s.killed = true
 	}
 }
 
 // drain takes a waiting server's messages as a client would, so that it can
 // finish.
-func (sc *scenario) drain(s *srv) {
-	if info, err := readInfo(s.file); err == nil && sc.e.sockOK {
+func (sc *trial) drain(s *srv) {
+	if info, err := readInfo(s.file); err == nil && sc.e.sess.Socket {
 		if c, err := sc.dial(info, 2*time.Second); err == nil {
 			readMessage(c, time.Second, 200*time.Millisecond)
 			c.Close()
 		}
 	}
-	if sc.e.shmOK {
+	if sc.e.sess.Shm {
 		readSegment(s.key)
 	}
 }
 
-// leaks lists the segments of the scenario's keys and the files in its info
+// leaks lists the segments of the trial's keys and the files in its info
 // directory that remain, and removes them.
-func (sc *scenario) leaks() []string {
+func (sc *trial) leaks() []string {
 	var found []string
 	for key, whose := range sc.keys {
 		id, err := shm.Lookup(key)
@@ -375,9 +333,9 @@ func (sc *scenario) leaks() []string {
 	return found
 }
 
-// close ends whatever still runs and removes the scenario's files and
-// segments; a scenario's checks are made before.
-func (sc *scenario) close() {
+// close ends whatever still runs and removes the trial's files and
+// segments; a trial's checks are made before.
+func (sc *trial) close() {
 	for _, p := range sc.clients {
 		p.Kill()
 	}
@@ -391,7 +349,7 @@ func (sc *scenario) close() {
 	os.RemoveAll(sc.dir)
 }
 
-func exited(p Process) bool {
+func exited(p runenv.Server) bool {
 	select {
 	case <-p.Done():
 		return true
@@ -412,7 +370,7 @@ func exits(c *clientRun, servers []*srv) []string {
 		case s.killed:
 			bad = append(bad, fmt.Sprintf("%s still running %s after its client, killed", who, exitAfter+exitDrained))
 		case s.proc.ExitCode() != 0:
-			bad = append(bad, fmt.Sprintf("%s exited %d: %s", who, s.proc.ExitCode(), lastLine(s.proc.Stderr())))
+			bad = append(bad, fmt.Sprintf("%s exited %d: %s", who, s.proc.ExitCode(), lastLine(s.proc.Output())))
 		}
 	}
 	if c != nil {

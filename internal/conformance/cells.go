@@ -24,9 +24,6 @@ func (e *envRun) allRows(server, client string, checks []string, o Outcome, deta
 
 func harnessError(err error) string { return "harness: " + err.Error() }
 
-// reason is the text of an ErrSkip without its prefix.
-func reason(err error) string { return strings.TrimPrefix(err.Error(), ErrSkip.Error()+": ") }
-
 // cell runs one cell of the cross matrix: two servers of side s in the
 // environment, plus three of the harness's endpoints on the client's side (one
 // reached by shared memory only, one by its socket only, one by neither), so
@@ -34,7 +31,7 @@ func reason(err error) string { return strings.TrimPrefix(err.Error(), ErrSkip.E
 func (e *envRun) cell(ctx context.Context, s, c side) []Row {
 	checks := []string{CheckFiveLines, CheckCounts, CheckExits, CheckLeaks}
 	start := time.Now()
-	sc, err := e.newScenario("cell-" + s.name + "-server-" + c.name + "-client")
+	sc, err := e.newTrial("cell-" + s.name + "-server-" + c.name + "-client")
 	if err != nil {
 		return e.allRows(s.name, c.name, checks, Fail, harnessError(err))
 	}
@@ -42,9 +39,6 @@ func (e *envRun) cell(ctx context.Context, s, c side) []Row {
 	servers := []*srv{
 		sc.startServer(ctx, s, "s1", "s1shm", "s1sock"),
 		sc.startServer(ctx, s, "s2", "s2shm", "s2sock"),
-	}
-	if err := skipped(servers); err != nil {
-		return e.allRows(s.name, c.name, checks, Skip, reason(err))
 	}
 	err = errors.Join(
 		sc.fakeShmOnly("x1-shm-only", "xshm"),
@@ -87,13 +81,13 @@ func (e *envRun) cell(ctx context.Context, s, c side) []Row {
 // then the harness's three endpoints, in file-name order.
 func (e *envRun) expected(servers []*srv) report.Report {
 	r := report.Report{Messages: []string{}}
-	class := report.Classify(e.shmOK, e.sockOK)
+	class := report.Classify(e.sess.Shm, e.sess.Socket)
 	for _, s := range servers {
 		r.Add(class)
-		if e.shmOK {
+		if e.sess.Shm {
 			r.Messages = append(r.Messages, s.shmMsg)
 		}
-		if e.sockOK {
+		if e.sess.Socket {
 			r.Messages = append(r.Messages, s.sockMsg)
 		}
 	}
@@ -110,19 +104,16 @@ func (e *envRun) expected(servers []*srv) report.Report {
 func (e *envRun) lateProbe(ctx context.Context, s side) []Row {
 	const client = "probe"
 	checks := []string{CheckSocketClosed, CheckLateAttach, CheckMessages, CheckExits, CheckLeaks}
-	if !e.sockOK {
+	if !e.sess.Socket {
 		return e.allRows(s.name, client, checks, Skip, noSock)
 	}
 	start := time.Now()
-	sc, err := e.newScenario("late-" + s.name + "-server")
+	sc, err := e.newTrial("late-" + s.name + "-server")
 	if err != nil {
 		return e.allRows(s.name, client, checks, Fail, harnessError(err))
 	}
 	defer sc.close()
 	v := sc.startServer(ctx, s, "p1", "p1shm", "p1sock")
-	if v.skip != nil {
-		return e.allRows(s.name, client, checks, Skip, reason(v.skip))
-	}
 	sc.waitReady(ctx, v)
 	row := func(check string, o Outcome, detail string) Row { return e.row(s.name, client, check, o, detail) }
 	var rows []Row
@@ -143,7 +134,7 @@ func (e *envRun) lateProbe(ctx context.Context, s side) []Row {
 	return rows
 }
 
-func (e *envRun) lateRead(ctx context.Context, sc *scenario, v *srv, row func(string, Outcome, string) Row) []Row {
+func (e *envRun) lateRead(ctx context.Context, sc *trial, v *srv, row func(string, Outcome, string) Row) []Row {
 	info, err := readInfo(v.file)
 	if err != nil {
 		return []Row{
@@ -153,9 +144,6 @@ func (e *envRun) lateRead(ctx context.Context, sc *scenario, v *srv, row func(st
 		}
 	}
 	conn, err := sc.dial(info, connectBound)
-	if errors.Is(err, ErrSkip) {
-		return []Row{row(CheckSocketClosed, Skip, reason(err)), row(CheckLateAttach, Skip, reason(err)), row(CheckMessages, Skip, reason(err))}
-	}
 	if err != nil {
 		return []Row{
 			row(CheckSocketClosed, Fail, "connect: "+err.Error()),
@@ -181,7 +169,7 @@ func (e *envRun) lateRead(ctx context.Context, sc *scenario, v *srv, row func(st
 	if string(m.data) != v.sockMsg {
 		bad = append(bad, fmt.Sprintf("socket sent %q, want %q", trunc(string(m.data), 60), v.sockMsg))
 	}
-	if !e.shmOK {
+	if !e.sess.Shm {
 		rows = append(rows, row(CheckLateAttach, Skip, noShm))
 	} else {
 		// A late client: it attaches a while after it is done with the socket.
@@ -223,14 +211,14 @@ var staleText = strings.Repeat("LEFT-BY-A-CRASHED-RUN-", 8)
 func (e *envRun) staleProbe(ctx context.Context, s side) []Row {
 	const client = "probe"
 	switch {
-	case !e.shmOK:
+	case !e.sess.Shm:
 		return []Row{e.row(s.name, client, CheckNUL, Skip, noShm)}
-	case !e.sockOK:
+	case !e.sess.Socket:
 		return []Row{e.row(s.name, client, CheckNUL, Skip, noSock)}
 	}
 	start := time.Now()
 	row := func(o Outcome, detail string) []Row { return []Row{e.row(s.name, client, CheckNUL, o, detail)} }
-	sc, err := e.newScenario("stale-" + s.name + "-server")
+	sc, err := e.newTrial("stale-" + s.name + "-server")
 	if err != nil {
 		return row(Fail, harnessError(err))
 	}
@@ -246,8 +234,8 @@ func (e *envRun) staleProbe(ctx context.Context, s side) []Row {
 	}
 	crashed := sc.startServerAt(ctx, e.sides[0], "p2", path, proj, key, crashedInfo, staleText, "crashed")
 	sc.waitReady(ctx, crashed)
-	if crashed.startErr != nil || crashed.skip != nil {
-		return row(Skip, fmt.Sprintf("could not leave a stale segment: %v", errors.Join(crashed.startErr, crashed.skip)))
+	if crashed.startErr != nil {
+		return row(Skip, fmt.Sprintf("could not leave a stale segment: %v", crashed.startErr))
 	}
 	crashed.proc.Kill()
 	os.RemoveAll(crashedInfo)
@@ -256,9 +244,6 @@ func (e *envRun) staleProbe(ctx context.Context, s side) []Row {
 	}
 
 	v := sc.startServerAt(ctx, s, "p2", path, proj, key, sc.info, "p2shm", "p2sock")
-	if v.skip != nil {
-		return row(Skip, reason(v.skip))
-	}
 	sc.waitReady(ctx, v)
 	if v.startErr != nil {
 		return row(Skip, fmt.Sprintf("the server did not start over the segment a crashed run left (%v): cannot tell", v.startErr))
@@ -288,7 +273,7 @@ func (e *envRun) hangProbe(ctx context.Context, c side) []Row {
 	const server = "hang"
 	checks := []string{CheckConnectBound, CheckLeaks}
 	start := time.Now()
-	sc, err := e.newScenario("hang-" + c.name + "-client")
+	sc, err := e.newTrial("hang-" + c.name + "-client")
 	if err != nil {
 		return e.allRows(server, c.name, checks, Fail, harnessError(err))
 	}

@@ -3,38 +3,11 @@ package lab
 import (
 	"context"
 	"errors"
-	"slices"
 	"testing"
 
 	"github.com/isolab/isolab/internal/report"
 	"github.com/isolab/isolab/internal/scenario"
 )
-
-func TestUnshareArgv(t *testing.T) {
-	server := []string{"/bin/server", "-port", "31000", "-shm-path", "/lab/shared/shm/u", "-proj-id", "7",
-		"-info-dir", "/lab/shared/info", "-info-name", "u", "-shm-msg", "a", "-socket-msg", "b"}
-	for _, tc := range []struct {
-		name   string
-		server scenario.Server
-		want   []string // before the server's command line
-		wantIP bool
-	}{
-		{"defaults: own IPC namespace", scenario.Server{Name: "u", Env: scenario.EnvUnshare}, []string{"unshare", "--ipc", "--"}, true},
-		{"network none: own network namespace too", scenario.Server{Name: "u", Env: scenario.EnvUnshare, Network: scenario.NetworkNone}, []string{"unshare", "--ipc", "--net", "--"}, false},
-		{"ipc host, network none", scenario.Server{Name: "u", Env: scenario.EnvUnshare, IPC: scenario.IPCHost, Network: scenario.NetworkNone}, []string{"unshare", "--net", "--"}, false},
-		{"ipc host: no new namespace", scenario.Server{Name: "u", Env: scenario.EnvUnshare, IPC: scenario.IPCHost}, []string{"unshare", "--"}, true},
-	} {
-		r := Running{Server: tc.server, ShmPath: "/lab/shared/shm/u", InfoFile: "/lab/shared/info/u"}
-		r.Port, r.ProjID, r.ShmMsg, r.SocketMsg = 31000, 7, "a", "b"
-		want := append(slices.Clone(tc.want), server...)
-		if tc.wantIP {
-			want = append(want, "-ip", "127.0.0.1")
-		}
-		if got := unshareArgv("unshare", "/bin/server", &r); !slices.Equal(got, want) {
-			t.Errorf("%s: unshareArgv = %q, want %q", tc.name, got, want)
-		}
-	}
-}
 
 func TestLoadScenarioFromConfig(t *testing.T) {
 	sc := &scenario.Scenario{File: "matrix", Servers: []scenario.Server{

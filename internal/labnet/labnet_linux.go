@@ -1,0 +1,360 @@
+package labnet
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/isolab/isolab/internal/netns"
+	"github.com/isolab/isolab/internal/shell"
+)
+
+// Config names a lab network and where its dockerd keeps its files.
+type Config struct {
+	Name string // the namespace's name (netns.CheckName)
+	// RunDir holds dockerd's socket, pid file, exec root and configuration;
+	// "" means /run/isolab/NAME (short: a socket path is limited to 108
+	// bytes, and /run is emptied by a reboot, as the namespace is).
+	RunDir string
+	// DataRoot is dockerd's data root (images, containers), kept between
+	// runs so that images stay cached; "" means /var/lib/isolab/NAME/docker.
+	DataRoot string
+	// Log is dockerd's log file; "" means RunDir/dockerd.log.
+	Log string
+}
+
+func (c Config) withDefaults() Config {
+	if c.RunDir == "" {
+		c.RunDir = filepath.Join("/run/isolab", c.Name)
+	}
+	if c.DataRoot == "" {
+		c.DataRoot = filepath.Join("/var/lib/isolab", c.Name, "docker")
+	}
+	if c.Log == "" {
+		c.Log = filepath.Join(c.RunDir, "dockerd.log")
+	}
+	return c
+}
+
+// Net is a lab network that is up.
+type Net struct {
+	Config
+	// Dockerd is the pid of its dockerd, 0 when it has none.
+	Dockerd int
+}
+
+// Path is the namespace's file, for nsenter and runenv.Config.NetNS.
+func (n *Net) Path() string { return netns.Path(n.Name) }
+
+// DockerHost is the address of its dockerd, for DOCKER_HOST; "" without one.
+func (n *Net) DockerHost() string {
+	if n.Dockerd == 0 {
+		return ""
+	}
+	return "unix://" + n.socket()
+}
+
+func (c Config) socket() string  { return filepath.Join(c.RunDir, "docker.sock") }
+func (c Config) pidFile() string { return filepath.Join(c.RunDir, "docker.pid") }
+func (c Config) execRoot() string {
+	return filepath.Join(c.RunDir, "exec")
+}
+
+// Up makes the namespace, replacing one of the same name that an earlier
+// run left with nothing in it, and with dockerd true starts a dockerd inside
+// it and waits until it answers. On failure it takes down what it made.
+func Up(ctx context.Context, cfg Config, dockerd bool, logf func(string, ...any)) (n *Net, err error) {
+	cfg = cfg.withDefaults()
+	if err := netns.CheckName(cfg.Name); err != nil {
+		return nil, err
+	}
+	if os.Geteuid() != 0 {
+		return nil, fmt.Errorf("the lab's network namespace %s: making it needs root (try: sudo)", cfg.Name)
+	}
+	if netns.Exists(cfg.Name) {
+		if pids, _ := netns.Pids(ctx, cfg.Name); len(pids) > 0 {
+			return nil, fmt.Errorf("network namespace %s is in use by pids %v: is another run of this lab going on? (go tool mage lab:down stops it)", cfg.Name, pids)
+		}
+		if err := netns.Delete(ctx, cfg.Name); err != nil {
+			return nil, err
+		}
+		logf("removed the stale network namespace %s", cfg.Name)
+	}
+	start := time.Now()
+	if err := netns.Create(ctx, cfg.Name); err != nil {
+		return nil, err
+	}
+	n = &Net{Config: cfg}
+	defer func() {
+		if err != nil {
+			_, derr := Down(context.WithoutCancel(ctx), cfg)
+			err = errors.Join(err, derr)
+			n = nil
+		}
+	}()
+	if err := netns.Isolated(n.Path()); err != nil {
+		return n, err
+	}
+	logf("network namespace %s up (loopback only) %s", cfg.Name, time.Since(start).Round(time.Millisecond))
+	if !dockerd {
+		return n, nil
+	}
+	start = time.Now()
+	if n.Dockerd, err = startDockerd(ctx, cfg); err != nil {
+		return n, err
+	}
+	logf("dockerd up in %s %s (DOCKER_HOST=%s, log %s)", cfg.Name, time.Since(start).Round(100*time.Millisecond), n.DockerHost(), cfg.Log)
+	return n, nil
+}
+
+// Attach finds the lab network of cfg that is up, with its dockerd if one
+// runs; it fails when the namespace is not there.
+func Attach(cfg Config) (*Net, error) {
+	cfg = cfg.withDefaults()
+	if !netns.Exists(cfg.Name) {
+		return nil, fmt.Errorf("network namespace %s is not there", cfg.Name)
+	}
+	n := &Net{Config: cfg}
+	if pid := dockerdPID(cfg); pid > 0 {
+		n.Dockerd = pid
+	}
+	return n, nil
+}
+
+// dockerdCommand is the command line of the private dockerd: its own
+// configuration (none of /etc/docker/daemon.json's hosts, bridge or mirrors),
+// data root, exec root, socket, pid file and containerd namespaces, so that
+// it never meets the machine's dockerd or another lab's.
+func dockerdCommand(cfg Config) []string {
+	return append(netns.Enter(netns.Path(cfg.Name)),
+		"dockerd",
+		"--config-file", filepath.Join(cfg.RunDir, "daemon.json"),
+		"--data-root", cfg.DataRoot,
+		"--exec-root", cfg.execRoot(),
+		"-H", "unix://"+cfg.socket(),
+		"--pidfile", cfg.pidFile(),
+		"--containerd-namespace", "isolab-"+cfg.Name,
+		"--containerd-plugins-namespace", "isolab-"+cfg.Name+"-plugins")
+}
+
+func startDockerd(ctx context.Context, cfg Config) (int, error) {
+	for _, tool := range []string{"dockerd", "docker"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return 0, fmt.Errorf("%s not found (try: apt-get install docker.io)", tool)
+		}
+	}
+	if len(cfg.socket()) > 100 {
+		return 0, fmt.Errorf("dockerd's socket %s is too long for a unix socket path", cfg.socket())
+	}
+	if pid := dockerdPID(cfg); pid > 0 {
+		return 0, fmt.Errorf("a dockerd (pid %d) already uses %s", pid, cfg.RunDir)
+	}
+	for _, d := range []string{cfg.RunDir, cfg.DataRoot, filepath.Dir(cfg.Log)} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return 0, err
+		}
+	}
+	os.Remove(cfg.pidFile())
+	os.Remove(cfg.socket())
+	if err := os.WriteFile(filepath.Join(cfg.RunDir, "daemon.json"), []byte("{}\n"), 0o644); err != nil {
+		return 0, err
+	}
+	log, err := os.OpenFile(cfg.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return 0, err
+	}
+	defer log.Close()
+	argv := dockerdCommand(cfg)
+	fmt.Fprintf(log, "=== %s: %s\n", time.Now().UTC().Format(time.RFC3339), shell.Quote(argv))
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdout, cmd.Stderr = log, log
+	// Its own session: a Ctrl-C at the terminal reaches the lab, which
+	// stops dockerd after its containers, not dockerd first.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	// Wait while dockerd still starts: it exits on a fatal error, and its
+	// log grows as it goes; a silent minute is a hang.
+	size, progress := fileSize(cfg.Log), time.Now()
+	for {
+		if _, err := shell.Run(ctx, shell.Command{Argv: []string{"docker", "-H", "unix://" + cfg.socket(), "version", "--format", "{{.Server.Version}}"}}); err == nil {
+			return cmd.Process.Pid, nil
+		}
+		select {
+		case err := <-exited:
+			return 0, fmt.Errorf("dockerd exited (%v) before answering; last lines of %s:\n%s", err, cfg.Log, shell.TailFile(cfg.Log, 15))
+		case <-ctx.Done():
+			cmd.Process.Signal(syscall.SIGTERM)
+			return cmd.Process.Pid, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		if s := fileSize(cfg.Log); s != size {
+			size, progress = s, time.Now()
+		}
+		if time.Since(progress) > time.Minute {
+			return cmd.Process.Pid, fmt.Errorf("dockerd printed nothing for a minute and does not answer on %s; last lines of %s:\n%s", cfg.socket(), cfg.Log, shell.TailFile(cfg.Log, 15))
+		}
+	}
+}
+
+// dockerdPID returns the pid of the dockerd of cfg that runs, or 0.
+func dockerdPID(cfg Config) int {
+	b, err := os.ReadFile(cfg.pidFile())
+	if err != nil {
+		return 0
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0
+	}
+	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	if err != nil || strings.TrimSpace(string(comm)) != "dockerd" {
+		return 0
+	}
+	return pid
+}
+
+// Down stops the dockerd of cfg (which stops its containers first), kills
+// every process still in the namespace, deletes it and unmounts what dockerd
+// left under its exec root and data root. It returns what it had to kill or
+// unmount beyond that, as leaks. Running it again, or for a network that is
+// not there, does nothing.
+func Down(ctx context.Context, cfg Config) (leaks []string, err error) {
+	cfg = cfg.withDefaults()
+	var errs []error
+	killed := false
+	if pid := dockerdPID(cfg); pid > 0 {
+		syscall.Kill(pid, syscall.SIGTERM)
+		// dockerd stops its containers (10 s each at most) and containerd.
+		if !waitGone(pid, 60*time.Second) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			waitGone(pid, 5*time.Second)
+			killed = true
+			errs = append(errs, fmt.Errorf("dockerd (pid %d) did not stop within a minute: killed (log %s)", pid, cfg.Log))
+		}
+	}
+	if netns.Exists(cfg.Name) {
+		pids, _ := netns.Pids(ctx, cfg.Name)
+		pids = slices.DeleteFunc(pids, func(p int) bool { return p == os.Getpid() }) // never this process
+		for _, p := range pids {
+			leaks = append(leaks, fmt.Sprintf("process %d (%s) in network namespace %s", p, cmdline(p), cfg.Name))
+			syscall.Kill(p, syscall.SIGKILL)
+		}
+		for _, p := range pids {
+			waitGone(p, 5*time.Second)
+		}
+		if err := netns.Delete(ctx, cfg.Name); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, m := range mountsUnder(cfg.execRoot(), cfg.DataRoot) {
+		// dockerd keeps EXEC_ROOT/netns/default, its handle on its own
+		// namespace, and its data root (bound onto itself, to make it a
+		// private mount) mounted after a clean stop too: not leaks.
+		kept := m == filepath.Join(cfg.execRoot(), "netns", "default") || m == cfg.DataRoot
+		if !kept || killed {
+			leaks = append(leaks, "mount "+m+" left by dockerd")
+		}
+		if err := syscall.Unmount(m, syscall.MNT_DETACH); err != nil {
+			errs = append(errs, fmt.Errorf("unmount %s: %w", m, err))
+		}
+	}
+	for _, p := range []string{cfg.execRoot(), filepath.Join(cfg.RunDir, "daemon.json"), cfg.socket(), cfg.pidFile()} {
+		os.RemoveAll(p)
+	}
+	os.Remove(cfg.RunDir) // kept while it holds dockerd's log
+	return leaks, errors.Join(errs...)
+}
+
+// mountsUnder lists the mount points at or below any of dirs, deepest first.
+func mountsUnder(dirs ...string) []string {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var found []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 5 {
+			continue
+		}
+		mp := unescape(fields[4])
+		for _, d := range dirs {
+			if mp == d || strings.HasPrefix(mp, d+"/") {
+				found = append(found, mp)
+			}
+		}
+	}
+	slices.Sort(found)
+	slices.Reverse(found)
+	return slices.Compact(found)
+}
+
+// unescape undoes mountinfo's octal escapes (\040 for a space).
+func unescape(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// waitGone waits up to d for pid to exit (or become a zombie).
+func waitGone(pid int, d time.Duration) bool {
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if !running(pid) {
+			return true
+		}
+	}
+	return !running(pid)
+}
+
+func running(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	return i < 0 || i+2 >= len(b) || b[i+2] != 'Z'
+}
+
+func cmdline(pid int) string {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	s := strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
+	if len(s) > 80 {
+		s = s[:80] + "..."
+	}
+	return s
+}
+
+func fileSize(path string) int64 {
+	st, err := os.Stat(path)
+	if err != nil {
+		return -1
+	}
+	return st.Size()
+}

@@ -1,0 +1,389 @@
+package runenv
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/isolab/isolab/internal/engine"
+	"github.com/isolab/isolab/internal/netns"
+	"github.com/isolab/isolab/internal/shell"
+)
+
+// ProcessSpec is a host process to start: a client, or a server's command
+// line made by processArgv.
+type ProcessSpec struct {
+	Name string
+	Kind Kind     // what its Handle says it is: Host unless a server's Spec says otherwise
+	Argv []string // without the namespace's nsenter, which the Runner adds
+	Log  string   // gets the command line, then the output
+	// Capture keeps what the process prints in memory too (Stdout, Output),
+	// through pipes, instead of having it write straight to the log: only
+	// for processes that end before this one does.
+	Capture bool
+	Exe     string // the program the pid runs once started; "" means Argv[0]
+}
+
+// Process is a process this one started, or found again by its pid.
+type Process struct {
+	kind           Kind
+	name, log, exe string
+	argv           []string
+	pid            int
+	cmd            *exec.Cmd // nil for one another process started
+	done           chan struct{}
+	code           int
+	stdout, output capped
+	captured       bool
+
+	doneOnce sync.Once
+}
+
+// StartProcess starts a host process in the Runner's namespace, in a
+// session of its own, so that it outlives this process (a server of lab:up)
+// and a Ctrl-C at the terminal reaches only the lab; Stop signals its whole
+// process group.
+func (r *Runner) StartProcess(ctx context.Context, ps ProcessSpec) (*Process, error) {
+	argv := append(netns.Enter(r.cfg.NetNS), ps.Argv...)
+	exe := ps.Exe
+	if exe == "" {
+		exe = ps.Argv[0]
+	}
+	log, err := os.OpenFile(ps.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(log, "+ %s\n", shell.Quote(argv))
+	if ps.Kind == "" {
+		ps.Kind = Host
+	}
+	p := &Process{kind: ps.Kind, name: ps.Name, log: ps.Log, exe: exe, argv: argv, done: make(chan struct{}), code: -1, captured: ps.Capture}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if ps.Capture {
+		lw := &lockedFile{f: log}
+		cmd.Stdout = io.MultiWriter(&p.stdout, &p.output, lw)
+		cmd.Stderr = io.MultiWriter(&p.output, lw)
+		cmd.WaitDelay = 2 * time.Second // a grandchild holding the pipes costs no more
+	} else {
+		cmd.Stdout, cmd.Stderr = log, log
+	}
+	if err := cmd.Start(); err != nil {
+		log.Close()
+		return nil, err
+	}
+	p.cmd, p.pid = cmd, cmd.Process.Pid
+	go func() {
+		err := cmd.Wait()
+		p.code = exitCode(err)
+		fmt.Fprintf(log, "+ exit status %d\n", p.code)
+		log.Close()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// startProcess starts a host, unshare or Apptainer server.
+func (r *Runner) startProcess(ctx context.Context, spec Spec) (Server, error) {
+	argv, err := r.processArgv(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	return r.StartProcess(ctx, ProcessSpec{Name: spec.Name, Kind: spec.Kind, Argv: argv, Log: spec.Log, Exe: exeOf(argv)})
+}
+
+// processArgv is the command line of a process server, without the
+// namespace's nsenter: Wrap, then unshare or apptainer exec, then the server.
+func (r *Runner) processArgv(ctx context.Context, spec Spec) ([]string, error) {
+	argv := append([]string{}, spec.Wrap...)
+	switch spec.Kind {
+	case Host:
+		argv = append(argv, spec.Bin)
+	case Unshare:
+		argv = append(argv, UnshareArgv(spec)...)
+	case Apptainer:
+		sif, err := r.image(ctx, Apptainer, spec)
+		if err != nil {
+			return nil, err
+		}
+		a, err := r.apptainerArgv(spec, sif)
+		if err != nil {
+			return nil, err
+		}
+		return append(argv, a...), nil
+	}
+	return append(argv, spec.Args...), nil
+}
+
+// UnshareArgv is unshare(1) with --ipc for a private IPC namespace (unless
+// IPC is IPCHost) and --net for NetworkNone, then the server's binary.
+// Without --fork, unshare execs the server in place: the pid is the
+// server's, and so are its signals.
+func UnshareArgv(spec Spec) []string {
+	argv := []string{"unshare"}
+	if spec.IPC != IPCHost {
+		argv = append(argv, "--ipc")
+	}
+	if spec.Network == NetworkNone {
+		argv = append(argv, "--net")
+	}
+	return append(argv, "--", spec.Bin)
+}
+
+// apptainerArgv is apptainer exec of the server in sif, with the Runner's
+// flags and, as root, --drop-caps CAP_SYS_RESOURCE (root may lack it here,
+// and apptainer would fail to raise its limits).
+func (r *Runner) apptainerArgv(spec Spec, sif string) ([]string, error) {
+	opts := []engine.Option{
+		engine.WithSharedDir(r.cfg.SharedDir),
+		engine.WithIPC(spec.IPC),
+		engine.WithEngineFlags(append(slicesClone(r.cfg.ApptainerFlags), spec.ExtraArgs...)...),
+		engine.WithArgs(spec.Args...),
+	}
+	if spec.Containall {
+		opts = append(opts, engine.WithContainAll())
+	}
+	if spec.Network != NetworkHost {
+		opts = append(opts, engine.WithNetwork(spec.Network))
+	}
+	if os.Geteuid() == 0 {
+		opts = append(opts, engine.WithDropCaps("CAP_SYS_RESOURCE"))
+	}
+	return engine.NewSpec(engine.Apptainer, spec.Name, sif, opts...).Argv()
+}
+
+func slicesClone(s []string) []string { return append([]string{}, s...) }
+
+// exeOf is the program a process's pid runs once started: the server for
+// host and unshare processes (nsenter and unshare exec in place), apptainer
+// for Apptainer's.
+func exeOf(argv []string) string {
+	for i, a := range argv {
+		if a == "--" && i+1 < len(argv) {
+			return exeOf(argv[i+1:])
+		}
+	}
+	return argv[0]
+}
+
+// attachProcess finds a process from its handle.
+func attachProcess(h Handle) *Process {
+	return &Process{kind: h.Kind, name: h.Name, log: h.Log, exe: h.Exe, argv: h.Argv, pid: h.PID, code: -1}
+}
+
+// Name is the process's name.
+func (p *Process) Name() string { return p.name }
+
+// PID is the process's pid.
+func (p *Process) PID() int { return p.pid }
+
+// Done is closed once the process has exited: followed as its parent for
+// a process this one started, polled by pid otherwise.
+func (p *Process) Done() <-chan struct{} {
+	p.doneOnce.Do(func() {
+		if p.done != nil {
+			return
+		}
+		p.done = make(chan struct{})
+		go func() {
+			for alive(p.pid, p.exe) {
+				time.Sleep(50 * time.Millisecond)
+			}
+			close(p.done)
+		}()
+	})
+	return p.done
+}
+
+// ExitCode is the exit status once Done is closed; -1 for a process another
+// process started.
+func (p *Process) ExitCode() int {
+	<-p.Done()
+	return p.code
+}
+
+// Stop sends SIGTERM to the process group, SIGKILL after grace, and returns
+// the exit status once it has exited.
+func (p *Process) Stop(grace time.Duration) (int, error) {
+	if closed(p.Done()) {
+		return p.code, nil
+	}
+	if p.cmd == nil && !alive(p.pid, p.exe) {
+		return -1, nil
+	}
+	syscall.Kill(-p.pid, syscall.SIGTERM)
+	select {
+	case <-p.Done():
+		return p.code, nil
+	case <-time.After(grace):
+	}
+	syscall.Kill(-p.pid, syscall.SIGKILL)
+	<-p.Done()
+	return p.code, fmt.Errorf("%s (pid %d) ignored SIGTERM for %s: killed", p.name, p.pid, grace)
+}
+
+// Kill sends SIGKILL to the process group and waits for the process to exit.
+func (p *Process) Kill() {
+	if closed(p.Done()) || (p.cmd == nil && !alive(p.pid, p.exe)) {
+		return
+	}
+	syscall.Kill(-p.pid, syscall.SIGKILL)
+	<-p.Done()
+}
+
+// Stdout is what a captured process printed on stdout so far.
+func (p *Process) Stdout() string { return p.stdout.String() }
+
+// Output is what the process printed so far: kept in memory for a captured
+// one, else read back from its log.
+func (p *Process) Output() string {
+	if p.captured {
+		return p.output.String()
+	}
+	return logOutput(p.log)
+}
+
+// Handle is the process as data.
+func (p *Process) Handle() Handle {
+	return Handle{Kind: p.kind, Name: p.name, Argv: p.argv, Log: p.log, PID: p.pid, Exe: p.exe}
+}
+
+func (p *Process) progress() int64 { return sessionTicks(p.pid) }
+
+func (p *Process) running() bool {
+	if p.cmd != nil {
+		return !closed(p.done)
+	}
+	return alive(p.pid, p.exe)
+}
+
+// logOutput is a log's text after the command line that heads it.
+func logOutput(path string) string {
+	b, _ := os.ReadFile(path)
+	if _, rest, ok := bytes.Cut(b, []byte("\n")); ok && bytes.HasPrefix(b, []byte("+ ")) {
+		b = rest
+	}
+	return string(b)
+}
+
+// alive reports whether pid runs exe and has not exited (a zombie counts as
+// exited): a pid from an old handle may have been reused by another program.
+func alive(pid int, exe string) bool {
+	if pid <= 0 {
+		return false
+	}
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	if i := bytes.LastIndexByte(stat, ')'); i > 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
+		return false
+	}
+	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil {
+		return false
+	}
+	argv0, _, _ := strings.Cut(string(cmdline), "\x00")
+	return exe == "" || argv0 == exe || filepath.Base(argv0) == filepath.Base(exe)
+}
+
+// sessionTicks is the CPU time, in clock ticks, of every process in pid's
+// session: a server and what it started.
+func sessionTicks(pid int) int64 {
+	sid := statField(pid, 6)
+	if sid <= 0 {
+		return -1
+	}
+	var total int64
+	procs, _ := os.ReadDir("/proc")
+	for _, d := range procs {
+		p, err := strconv.Atoi(d.Name())
+		if err != nil || statField(p, 6) != sid {
+			continue
+		}
+		total += statField(p, 14) + statField(p, 15)
+	}
+	return total
+}
+
+// statField returns field n (1-based, as proc(5) counts) of /proc/PID/stat,
+// or -1.
+func statField(pid, n int) int64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return -1
+	}
+	// "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return -1
+	}
+	f := strings.Fields(string(b[i+1:])) // from field 3 on
+	if n-3 >= len(f) || n < 3 {
+		return -1
+	}
+	v, err := strconv.ParseInt(f[n-3], 10, 64)
+	if err != nil {
+		return -1
+	}
+	return v
+}
+
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return 128 + int(ws.Signal())
+		}
+		return ee.ExitCode()
+	}
+	return -1
+}
+
+// capped keeps the first 64 KiB written to it.
+type capped struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+const capBytes = 64 << 10
+
+func (c *capped) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if room := capBytes - c.buf.Len(); room > 0 {
+		c.buf.Write(b[:min(len(b), room)])
+	}
+	return len(b), nil
+}
+
+func (c *capped) String() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.buf.String()
+}
+
+// lockedFile serializes a process's two output streams into its log.
+type lockedFile struct {
+	mu sync.Mutex
+	f  *os.File
+}
+
+func (l *lockedFile) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.f.Write(b)
+}
