@@ -19,6 +19,6 @@
 //
 // Environment variables it reads:
 //
-//	LAB_ENGINE   docker or podman (Detect; default: Docker when its daemon answers, else Podman)
-//	DOCKER_HOST  read by the docker client it runs (e.g. the socket of scripts/netns-run --dockerd)
+//	DOCKER_HOST  read by the docker client it runs, when an Engine's Prefix
+//	             sets none (the lab's runs set the socket of their own dockerd)
 package engine

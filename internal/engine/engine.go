@@ -14,9 +14,6 @@ import (
 	"github.com/isolab/isolab/internal/shell"
 )
 
-// VarEngine names the variable that picks the engine for Detect.
-const VarEngine = "LAB_ENGINE"
-
 // pingTimeout bounds the check that an engine answers.
 const pingTimeout = 10 * time.Second
 
@@ -53,43 +50,6 @@ func New(k Kind) (*Engine, error) {
 	return &Engine{Kind: k, Path: p}, nil
 }
 
-// Detect picks the OCI engine: the one $LAB_ENGINE names (docker or podman),
-// else Docker when its daemon answers, else Podman. It fails with one line
-// that says what to install or start when no engine can be used.
-func Detect(ctx context.Context) (*Engine, error) {
-	switch v := os.Getenv(VarEngine); v {
-	case "docker", "podman":
-		e, err := New(Kind(v))
-		if err != nil {
-			return nil, fmt.Errorf("%s=%s: %w", VarEngine, v, err)
-		}
-		if err := e.Ping(ctx); err != nil {
-			return nil, fmt.Errorf("%s=%s: %w", VarEngine, v, err)
-		}
-		return e, nil
-	case "":
-	default:
-		return nil, fmt.Errorf("%s=%q: want docker or podman", VarEngine, v)
-	}
-	d, derr := New(Docker)
-	if derr == nil {
-		if derr = d.Ping(ctx); derr == nil {
-			return d, nil
-		}
-	}
-	p, perr := New(Podman)
-	if perr == nil {
-		if perr = p.Ping(ctx); perr == nil {
-			return p, nil
-		}
-	}
-	if errors.Is(derr, ErrNotInstalled) && errors.Is(perr, ErrNotInstalled) {
-		return nil, fmt.Errorf("no container engine: docker and podman are %w (try: %s, or %s)",
-			ErrNotInstalled, Docker.Package(), Podman.Package())
-	}
-	return nil, fmt.Errorf("no container engine answers: %w; %w", derr, perr)
-}
-
 // Ping checks that the engine answers: for Docker, that its daemon does.
 func (e *Engine) Ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, pingTimeout)
@@ -107,7 +67,7 @@ func (e *Engine) Ping(ctx context.Context) error {
 			if where == "" {
 				where = "the default socket"
 			}
-			return fmt.Errorf("docker's daemon does not answer at %s (start dockerd, or run under scripts/netns-run --dockerd): %w", where, err)
+			return fmt.Errorf("docker's daemon does not answer at %s (the lab starts a dockerd of its own in its network namespace; else start dockerd): %w", where, err)
 		}
 		return fmt.Errorf("%s does not answer: %w", e.Kind, err)
 	}

@@ -30,58 +30,6 @@ func TestNewMissingEngineNamesThePackage(t *testing.T) {
 	}
 }
 
-func TestDetect(t *testing.T) {
-	if _, err := os.Stat("/bin/sh"); err != nil {
-		t.Skip("/bin/sh not found: the stand-in engines are shell scripts")
-	}
-	up := `echo 1.0`
-	down := `echo "Cannot connect to the Docker daemon" >&2; exit 1`
-	tests := []struct {
-		name    string
-		env     string
-		docker  string // "" means not installed
-		podman  string
-		want    Kind   // "" means an error is wanted
-		wantErr string // in the error
-	}{
-		{"docker answers", "", up, up, Docker, ""},
-		{"docker down, podman there", "", down, up, Podman, ""},
-		{"only podman", "", "", up, Podman, ""},
-		{"LAB_ENGINE=podman beats a live docker", "podman", up, up, Podman, ""},
-		{"LAB_ENGINE=docker with its daemon down", "docker", down, up, "", "start dockerd"},
-		{"LAB_ENGINE=podman not installed", "podman", up, "", "", "apt-get install podman"},
-		{"nothing installed", "", "", "", "", "apt-get install docker.io, or apt-get install podman"},
-		{"docker down, no podman", "", down, "", "", "does not answer"},
-		{"bad LAB_ENGINE", "lxc", up, up, "", "want docker or podman"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			if tt.docker != "" {
-				fakeBin(t, dir, "docker", tt.docker)
-			}
-			if tt.podman != "" {
-				fakeBin(t, dir, "podman", tt.podman)
-			}
-			t.Setenv("PATH", dir)
-			t.Setenv(VarEngine, tt.env)
-			e, err := Detect(context.Background())
-			if tt.want == "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("Detect() = %+v, %v; want an error containing %q", e, err, tt.wantErr)
-				}
-				if strings.Contains(err.Error(), "\n") {
-					t.Errorf("Detect() error spans lines: %q", err)
-				}
-				return
-			}
-			if err != nil || e.Kind != tt.want {
-				t.Fatalf("Detect() = %+v, %v; want %s", e, err, tt.want)
-			}
-		})
-	}
-}
-
 func TestInputHash(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, body string) {

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -18,22 +17,31 @@ import (
 	"testing"
 	"time"
 
+	"github.com/isolab/isolab/internal/gobuild"
 	"github.com/isolab/isolab/internal/infofile"
+	"github.com/isolab/isolab/internal/labnet/labnettest"
 	"github.com/isolab/isolab/internal/leakcheck"
+	"github.com/isolab/isolab/internal/netns"
 	"github.com/isolab/isolab/internal/shm"
 )
 
-// The integration tests run the real server image in Docker and in Podman.
-// They need root (the bound directory is handed to another uid, and rootful
-// Podman's bridge is what the host can reach); CI runs them inside
-// scripts/netns-run --dockerd, where the bridges are the namespace's own.
+// The integration tests run the real server image in Docker and in Podman,
+// in a lab network of the test's own (internal/labnet/labnettest): a private
+// dockerd, or Podman run inside the namespace, whose bridges are the
+// namespace's own. They need root (the bound directory is handed to another
+// uid).
 
 func TestIntegrationDocker(t *testing.T) { testIntegration(t, Docker) }
 
 func TestIntegrationPodman(t *testing.T) { testIntegration(t, Podman) }
 
-// engineOrSkip returns a live engine of kind k, or skips with the cause and fix.
-func engineOrSkip(t *testing.T, k Kind) *Engine {
+// testNet is the namespace of the test that runs, where its containers'
+// bridge is: the test's own connections go there.
+var testNet string
+
+// engineOrSkip returns a live engine of kind k in a lab network of the
+// test's own, or skips with the cause and fix.
+func engineOrSkip(t testing.TB, k Kind) *Engine {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test: skipped with -short")
@@ -41,15 +49,19 @@ func engineOrSkip(t *testing.T, k Kind) *Engine {
 	if runtime.GOOS != "linux" {
 		t.Skipf("integration test: needs Linux, this is %s", runtime.GOOS)
 	}
-	if os.Geteuid() != 0 {
-		t.Skipf("integration test: needs root to hand the shared directory to another uid and to reach the %s bridge (try: sudo go test -run TestIntegration ./internal/engine)", k)
-	}
 	e, err := New(k)
 	if err != nil {
 		t.Skipf("integration test: %v", err)
 	}
+	n := labnettest.New(t, k == Docker)
+	testNet = n.Path()
+	if k == Docker {
+		e.Prefix = []string{"env", "DOCKER_HOST=" + n.DockerHost()}
+	} else {
+		e.Prefix = netns.Enter(n.Path())
+	}
 	if err := e.Ping(context.Background()); err != nil {
-		t.Skipf("integration test: %v", err)
+		t.Fatal(err)
 	}
 	var log bytes.Buffer
 	e.Log = &log
@@ -63,14 +75,15 @@ func engineOrSkip(t *testing.T, k Kind) *Engine {
 
 // buildServer compiles the static server into a fresh directory, the build
 // context of images/Dockerfile.
-func buildServer(t *testing.T) string {
+func buildServer(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
-	goCmd := filepath.Join(runtime.GOROOT(), "bin", "go")
-	cmd := exec.Command(goCmd, "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(dir, "server"), "github.com/isolab/isolab/cmd/server")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build the server: %v\n%s", err, out)
+	root, err := gobuild.Root(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gobuild.Static(context.Background(), root, dir, gobuild.Server); err != nil {
+		t.Fatal(err)
 	}
 	return dir
 }
@@ -293,7 +306,11 @@ func waitInfo(t *testing.T, path string, uid, gid int) infofile.Info {
 
 func readSocket(t *testing.T, addr string) string {
 	t.Helper()
-	c, err := net.DialTimeout("tcp4", addr, 5*time.Second)
+	var c net.Conn
+	err := netns.Do(testNet, func() (err error) {
+		c, err = net.DialTimeout("tcp4", addr, 5*time.Second)
+		return err
+	})
 	if err != nil {
 		t.Fatalf("connect to the container at %s: %v", addr, err)
 	}
@@ -341,24 +358,9 @@ func assertGone(t *testing.T, infoPath string, key int32) {
 func BenchmarkRunStop(b *testing.B) {
 	for _, k := range []Kind{Docker, Podman} {
 		b.Run(string(k), func(b *testing.B) {
-			if os.Geteuid() != 0 {
-				b.Skip("needs root (see TestIntegration)")
-			}
-			e, err := New(k)
-			if err == nil {
-				err = e.Ping(context.Background())
-			}
-			if err != nil {
-				b.Skip(err)
-			}
+			e := engineOrSkip(b, k)
 			ctx := context.Background()
-			dir := b.TempDir()
-			cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-trimpath", "-ldflags=-s -w",
-				"-o", filepath.Join(dir, "server"), "github.com/isolab/isolab/cmd/server")
-			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-			if out, err := cmd.CombinedOutput(); err != nil {
-				b.Fatalf("build the server: %v\n%s", err, out)
-			}
+			dir := buildServer(b)
 			img, err := e.Build(ctx, BuildSpec{Repo: "localhost/isolab-enginebench", File: filepath.Join(imagesDir, "Dockerfile"), Context: dir, Inputs: []string{"server"}})
 			if err != nil {
 				b.Fatal(err)

@@ -22,9 +22,10 @@ import (
 
 // The commands the lab runs, by their directory under cmd/.
 const (
-	Server = "server"   // the exercise's server
-	Client = "client"   // the exercise's client
-	Init   = "lab-init" // the VM guest's PID 1
+	Server  = "server"         // the exercise's server
+	Client  = "client"         // the exercise's client
+	Init    = "lab-init"       // the VM guest's PID 1
+	Sandbox = "isolab-sandbox" // runs a submission's code in a cage
 )
 
 // Flags are the build flags of every binary: static (no cgo), no paths of

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -173,3 +174,33 @@ func WriteBench(w io.Writer, title string, boots []Boot) {
 }
 
 func round(d time.Duration) time.Duration { return d.Round(10 * time.Millisecond) }
+
+// Report boots one guest alone, then guests at once, each running server, in
+// an empty network namespace (nothing connects to them), and prints each
+// phase of each boot to w; the last line is the single boot's ready/init
+// ratio.
+func Report(ctx context.Context, w io.Writer, img Image, server string, guests int) error {
+	accel, why, err := DetectAccel()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "vm:bench: accelerator %s (%s), %d cores, %d guests boot at a time (%s)\n", accel, why, runtime.NumCPU(), BootSlots(), VarBoots)
+	work, err := os.MkdirTemp("", "isolab-vm-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	cfg := BenchConfig{Image: img, Server: server, WorkDir: work, Accel: accel, Prefix: []string{"unshare", "--net", "--"}}
+	one, err := Bench(ctx, cfg, 1)
+	if err != nil {
+		return err
+	}
+	WriteBench(w, "one guest", one)
+	many, err := Bench(ctx, cfg, guests)
+	if err != nil {
+		return err
+	}
+	WriteBench(w, fmt.Sprintf("%d guests at once, as the conformance VM column boots them", len(many)), many)
+	fmt.Fprintf(w, "ready/init ratio: %.2f\n", one[0].Ratio())
+	return nil
+}

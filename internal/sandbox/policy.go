@@ -1,0 +1,188 @@
+package sandbox
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Limits bound what the code may take. Every process of the code's uid
+// shares Procs (the uid is fresh, so that is the code's process tree); CPU,
+// Memory, FileSize and Files hold for each process.
+type Limits struct {
+	Procs    int           // processes and threads (RLIMIT_NPROC)
+	CPU      time.Duration // CPU time of each process (RLIMIT_CPU: SIGXCPU, then SIGKILL a second later)
+	Memory   int64         // address space of each process, bytes (RLIMIT_AS)
+	FileSize int64         // size of each file it writes, bytes (RLIMIT_FSIZE: SIGXFSZ)
+	Files    int           // open files of each process (RLIMIT_NOFILE)
+}
+
+// RunLimits are for a server or a client: far above what one needs, far
+// below what would hurt the machine.
+var RunLimits = Limits{Procs: 64, CPU: 20 * time.Second, Memory: 1 << 30, FileSize: 64 << 20, Files: 1024}
+
+// BuildLimits are for make and the compiler it runs.
+var BuildLimits = Limits{Procs: 64, CPU: 5 * time.Minute, Memory: 2 << 30, FileSize: 256 << 20, Files: 1024}
+
+// Policy is how one process tree of untrusted code runs.
+type Policy struct {
+	UID      int      // its uid and gid: NewUID
+	Writable []string // the only directories it may write (absolute)
+	Dir      string   // its working directory ("" means the first writable one)
+	Limits   Limits
+	// Grace is how long it has to end after SIGTERM before every process
+	// of its uid is killed.
+	Grace time.Duration
+	// Report is where the helper writes its Report (a file the code cannot
+	// write); "" means none.
+	Report string
+}
+
+// uidBase and uidSpan are where NewUID picks uids: above any a system or a
+// user gets (useradd stops at 60000, subordinate ids start at 100000 and
+// come in blocks of 65536 per user), below the 32-bit limit.
+const (
+	uidBase = 1_000_000_000
+	uidSpan = 1_000_000_000
+)
+
+// NewUID picks a uid that no account has and no process or file here is
+// likely to: random in a range far above every allocator's, checked against
+// the running processes. Give each process tree its own.
+func NewUID() int {
+	for {
+		var b [4]byte
+		rand.Read(b[:])
+		uid := uidBase + int(binary.BigEndian.Uint32(b[:])%uidSpan)
+		if len(Processes(uid)) == 0 {
+			return uid
+		}
+	}
+}
+
+// Argv is the command line that runs argv under p, with helper being the
+// path of cmd/isolab-sandbox.
+func (p Policy) Argv(helper string, argv []string) []string {
+	out := []string{helper, "-uid", strconv.Itoa(p.UID)}
+	for _, w := range p.Writable {
+		out = append(out, "-rw", w)
+	}
+	if p.Dir != "" {
+		out = append(out, "-dir", p.Dir)
+	}
+	l := p.Limits
+	out = append(out,
+		"-procs", strconv.Itoa(l.Procs), "-cpu", l.CPU.String(), "-mem", strconv.FormatInt(l.Memory, 10),
+		"-fsize", strconv.FormatInt(l.FileSize, 10), "-files", strconv.Itoa(l.Files), "-grace", p.Grace.String())
+	if p.Report != "" {
+		out = append(out, "-report", p.Report)
+	}
+	return append(append(out, "--"), argv...)
+}
+
+// dirs is a repeatable flag.
+type dirs []string
+
+func (d *dirs) String() string     { return strings.Join(*d, ",") }
+func (d *dirs) Set(v string) error { *d = append(*d, v); return nil }
+
+// parse reads the helper's command line, as Argv writes it; it returns the
+// policy and the command to run.
+func parse(args []string) (Policy, []string, error) {
+	fs := flag.NewFlagSet("isolab-sandbox", flag.ContinueOnError)
+	var p Policy
+	var rw dirs
+	fs.IntVar(&p.UID, "uid", 0, "the code's `uid` and gid")
+	fs.Var(&rw, "rw", "a `directory` it may write (repeat)")
+	fs.StringVar(&p.Dir, "dir", "", "its working `directory`")
+	fs.IntVar(&p.Limits.Procs, "procs", RunLimits.Procs, "processes of its uid")
+	fs.DurationVar(&p.Limits.CPU, "cpu", RunLimits.CPU, "CPU time of each process")
+	fs.Int64Var(&p.Limits.Memory, "mem", RunLimits.Memory, "address space of each process, bytes")
+	fs.Int64Var(&p.Limits.FileSize, "fsize", RunLimits.FileSize, "size of each file, bytes")
+	fs.IntVar(&p.Limits.Files, "files", RunLimits.Files, "open files of each process")
+	fs.DurationVar(&p.Grace, "grace", 2*time.Second, "time to end after SIGTERM")
+	fs.StringVar(&p.Report, "report", "", "`file` for the report")
+	if err := fs.Parse(args); err != nil {
+		return p, nil, err
+	}
+	p.Writable = rw
+	switch {
+	case p.UID < 1000:
+		return p, nil, fmt.Errorf("-uid %d: want an unprivileged uid of its own", p.UID)
+	case fs.NArg() == 0:
+		return p, nil, errors.New("no command to run")
+	}
+	for _, w := range p.Writable {
+		if !filepath.IsAbs(w) {
+			return p, nil, fmt.Errorf("-rw %s: not an absolute path", w)
+		}
+	}
+	if p.Dir == "" && len(p.Writable) > 0 {
+		p.Dir = p.Writable[0]
+	}
+	return p, fs.Args(), nil
+}
+
+// Report is what the helper saw of the code it ran.
+type Report struct {
+	UID      int      `json:"uid"`
+	Exit     int      `json:"exit"`              // its exit status, 128+n after signal n
+	Signal   string   `json:"signal,omitempty"`  // the signal that ended it
+	CPU      float64  `json:"cpu_seconds"`       // CPU time it used
+	MaxProcs int      `json:"max_procs"`         // the most processes of its uid seen at once
+	Left     int      `json:"left"`              // processes of its uid still running when it ended, killed
+	Canary   bool     `json:"canary_killed"`     // something of its uid killed the canary
+	Outside  []string `json:"outside,omitempty"` // files it wrote in the traps (outside its directories)
+	Full     []string `json:"full,omitempty"`    // its directories it filled up
+	Stopped  bool     `json:"stopped"`           // it had to be stopped (SIGTERM, then killed)
+	Limits   Limits   `json:"limits"`
+}
+
+// Events names what the code did that the sandbox had to contain: none for
+// code that kept to itself.
+func (r Report) Events() []string {
+	var ev []string
+	if r.MaxProcs >= r.Limits.Procs*3/4 { // sampled: the very peak may pass unseen
+		ev = append(ev, fmt.Sprintf("forked until its process limit (%d processes)", r.Limits.Procs))
+	}
+	if r.Left > 0 {
+		ev = append(ev, fmt.Sprintf("left %d processes running when it ended: killed", r.Left))
+	}
+	switch {
+	case r.Signal == "SIGXCPU", r.Signal == "SIGKILL" && r.CPU >= r.Limits.CPU.Seconds():
+		ev = append(ev, fmt.Sprintf("ran into its CPU time limit (%s): stopped", r.Limits.CPU))
+	case r.Signal == "SIGXFSZ":
+		ev = append(ev, fmt.Sprintf("wrote a file past the size limit (%d MiB): stopped", r.Limits.FileSize>>20))
+	}
+	if r.Canary {
+		ev = append(ev, "signalled every process it could reach (kill(-1)?): only its own uid's were there")
+	}
+	for _, f := range r.Outside {
+		ev = append(ev, "wrote outside its directory: "+f+" (kept in a private trap)")
+	}
+	for _, d := range r.Full {
+		ev = append(ev, "filled the disk of its directory "+d)
+	}
+	return ev
+}
+
+// ReadReport reads the report the helper wrote to path.
+func ReadReport(path string) (Report, error) {
+	var r Report
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return r, fmt.Errorf("sandbox report: %w", err)
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return r, fmt.Errorf("sandbox report %s: %w", path, err)
+	}
+	return r, nil
+}

@@ -1,0 +1,236 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/isolab/isolab/internal/gobuild"
+	"golang.org/x/sys/unix"
+)
+
+var helper struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// needHelper builds cmd/isolab-sandbox once, or skips t when it cannot run.
+func needHelper(t *testing.T) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("the sandbox sets up a mount namespace and drops to another uid: it needs root")
+	}
+	helper.once.Do(func() {
+		root, err := gobuild.Root(".")
+		if err != nil {
+			helper.err = err
+			return
+		}
+		dir, err := os.MkdirTemp("", "isolab-sandbox-test-")
+		if err != nil {
+			helper.err = err
+			return
+		}
+		var bins []string
+		bins, helper.err = gobuild.Static(context.Background(), root, dir, gobuild.Sandbox)
+		if helper.err == nil {
+			helper.path = bins[0]
+		}
+	})
+	if helper.err != nil {
+		t.Fatal(helper.err)
+	}
+	return helper.path
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if helper.path != "" {
+		os.RemoveAll(filepath.Dir(helper.path))
+	}
+	os.Exit(code)
+}
+
+// box is a sandboxed run's directory, on a tmpfs of its own that bounds
+// its disk, as the conformance harness gives each submission.
+func box(t *testing.T, size string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "box")
+	if err := os.Mkdir(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("box", dir, "tmpfs", 0, "size="+size+",mode=0777"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
+	return dir
+}
+
+// run runs script with sh in a sandbox over dir and returns its output,
+// exit status and report; every process of its uid must be gone after.
+func run(t *testing.T, dir, script string, limits Limits) (string, int, Report) {
+	t.Helper()
+	h := needHelper(t)
+	p := Policy{UID: NewUID(), Writable: []string{dir}, Limits: limits, Grace: time.Second, Report: filepath.Join(t.TempDir(), "report.json")}
+	cmd := exec.Command(h, p.Argv(h, []string{"/bin/sh", "-c", script})[1:]...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	out, err := cmd.CombinedOutput()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	if code == 125 {
+		t.Fatalf("the sandbox could not be set up: %s", out)
+	}
+	rep, err := ReadReport(p.Report)
+	if err != nil {
+		t.Fatalf("%v; output: %s", err, out)
+	}
+	if left := Processes(p.UID); len(left) > 0 {
+		t.Errorf("processes of uid %d outlived the sandbox: %v", p.UID, left)
+	}
+	if rep.UID != p.UID {
+		t.Errorf("report for uid %d, want %d", rep.UID, p.UID)
+	}
+	return string(out), code, rep
+}
+
+var quick = Limits{Procs: 32, CPU: 2 * time.Second, Memory: 512 << 20, FileSize: 8 << 20, Files: 256}
+
+// Code runs as its own uid, never root, can write its directory and only
+// there: what it writes in /tmp, /var/tmp or its home lands in a trap and
+// is reported, the rest of the system is read-only, and nothing reaches
+// the real /tmp.
+func TestUIDAndWrites(t *testing.T) {
+	dir := box(t, "8m")
+	marker := "isolab-sandbox-test-" + strconv.Itoa(os.Getpid())
+	out, code, rep := run(t, dir, `
+id -u; id -g; id -G
+echo mine > ./mine
+echo trap > /tmp/`+marker+`
+echo trap > "$HOME/`+marker+`"
+echo etc > /etc/`+marker+` 2>/dev/null || echo "etc refused"
+echo root > /`+marker+` 2>/dev/null || echo "root refused"
+cat /etc/shadow >/dev/null 2>&1 || echo "shadow refused"
+`, quick)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+	lines := strings.Fields(out)
+	if len(lines) < 3 || lines[0] != strconv.Itoa(rep.UID) || lines[1] != strconv.Itoa(rep.UID) || lines[2] != strconv.Itoa(rep.UID) {
+		t.Errorf("id printed %q, want uid, gid and groups all %d", lines, rep.UID)
+	}
+	for _, want := range []string{"etc refused", "root refused", "shadow refused"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output %q lacks %q", out, want)
+		}
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(filepath.Join(dir, "mine"), &st); err != nil || int(st.Uid) != rep.UID {
+		t.Errorf("its file in its directory: %v, owner %d, want %d", err, st.Uid, rep.UID)
+	}
+	want := []string{"/home/sandbox/" + marker, "/tmp/" + marker}
+	if !slices.Equal(rep.Outside, want) {
+		t.Errorf("report's writes outside = %q, want %q", rep.Outside, want)
+	}
+	for _, p := range []string{"/tmp/" + marker, "/etc/" + marker, "/" + marker} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("%s reached the real system", p)
+			os.Remove(p)
+		}
+	}
+	if ev := rep.Events(); len(ev) != 2 {
+		t.Errorf("events %q, want the two writes outside", ev)
+	}
+}
+
+// Each hostile act is stopped and named.
+func TestHostileActs(t *testing.T) {
+	tests := []struct {
+		name, script string
+		want         string // in the events
+	}{
+		{"fork bomb", `b() { b & b & exec sleep 3; }; b`, "forked until its process limit"},
+		{"leaves processes", `sleep 60 & echo started`, "left 1 processes running"},
+		{"loops forever", `while :; do :; done`, "ran into its CPU time limit"},
+		{"fills a file", `dd if=/dev/zero of=./big bs=1M count=100 2>/dev/null`, "wrote a file past the size limit"},
+		{"kill(-1)", `kill -9 -1; echo after`, "signalled every process it could reach"},
+		{"fills the disk", `for i in 1 2 3 4; do dd if=/dev/zero of=./f$i bs=1M count=6 2>/dev/null; done; true`, "filled the disk of its directory"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			out, code, rep := run(t, box(t, "16m"), tt.script, quick)
+			ev := strings.Join(rep.Events(), "; ")
+			if !strings.Contains(ev, tt.want) {
+				t.Errorf("events %q (exit %d, output %q, report %+v), want %q", ev, code, out, rep, tt.want)
+			}
+			t.Logf("%s: exit %d after %s: %s", tt.name, code, time.Since(start).Round(10*time.Millisecond), ev)
+		})
+	}
+}
+
+// SIGTERM reaches the code; code that ignores it is killed after the grace,
+// with every process of its uid.
+func TestStop(t *testing.T) {
+	h := needHelper(t)
+	dir := box(t, "4m")
+	p := Policy{UID: NewUID(), Writable: []string{dir}, Limits: quick, Grace: time.Second, Report: filepath.Join(t.TempDir(), "r.json")}
+	cmd := exec.Command(h, p.Argv(h, []string{"/bin/sh", "-c", `trap "" TERM; sleep 60 & sleep 60`})[1:]...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); len(Processes(p.UID)) < 3 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	start := time.Now()
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+	cmd.Wait()
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("stopped after %s, want about the 1 s grace", d)
+	}
+	rep, err := ReadReport(p.Report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Stopped {
+		t.Errorf("report %+v: want stopped", rep)
+	}
+	if left := Processes(p.UID); len(left) > 0 {
+		t.Errorf("processes of uid %d outlived the sandbox: %v", p.UID, left)
+	}
+}
+
+func TestParse(t *testing.T) {
+	p := Policy{UID: 1234567890, Writable: []string{"/a", "/b"}, Dir: "/b", Limits: RunLimits, Grace: 3 * time.Second, Report: "/r.json"}
+	got, argv, err := parse(p.Argv("/bin/isolab-sandbox", []string{"make", "-j2"})[1:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.UID != p.UID || !slices.Equal(got.Writable, p.Writable) || got.Dir != p.Dir || got.Limits != p.Limits ||
+		got.Grace != p.Grace || got.Report != p.Report || !slices.Equal(argv, []string{"make", "-j2"}) {
+		t.Errorf("parse(Argv(%+v)) = %+v, %q", p, got, argv)
+	}
+	for _, bad := range [][]string{{"-uid", "0", "--", "x"}, {"-uid", "5000000"}, {"-uid", "5000000", "-rw", "rel", "--", "x"}} {
+		if _, _, err := parse(bad); err == nil {
+			t.Errorf("parse(%q) = nil error", bad)
+		}
+	}
+	if uid := NewUID(); uid < uidBase {
+		t.Errorf("NewUID() = %d, below %d", uid, uidBase)
+	}
+}
