@@ -37,7 +37,7 @@ func (l *Lab) Plan() (*scenario.Scenario, []scenario.Server, error) {
 		err := runenv.Installed(runenv.Kind(env))
 		switch {
 		case err == nil:
-		case env == scenario.VarApptainer:
+		case env == scenario.EnvApptainer:
 			unavailable[env] = err.Error()
 		default:
 			return nil, nil, fmt.Errorf("the scenario has a %s server: %w", env, err)
@@ -72,28 +72,16 @@ func (l *Lab) loadScenario() (*scenario.Scenario, error) {
 }
 
 // ociEngine is the engine for Docker and Podman servers: Config.Engine, else
-// $LAB_ENGINE, else Docker when it is installed (the lab starts a dockerd of
-// its own), else Podman.
+// $LAB_ENGINE, else Docker when it is installed, else Podman
+// (runenv.ContainerEngine).
 func (l *Lab) ociEngine() (runenv.Kind, error) {
-	k := l.Engine
-	if k == "" {
-		switch v := os.Getenv(VarEngine); v {
-		case "":
-		case "docker", "podman":
-			k = runenv.Kind(v)
-		default:
-			return "", fmt.Errorf("%s=%q: want docker or podman", VarEngine, v)
-		}
+	name := string(l.Engine)
+	if name == "" {
+		name = os.Getenv(VarEngine)
 	}
-	if k != "" {
-		return k, runenv.Installed(k)
+	k, err := runenv.ContainerEngine(name)
+	if err != nil {
+		return "", fmt.Errorf("the scenario has container servers (%s=%q): %w", VarEngine, name, err)
 	}
-	docker := runenv.Installed(runenv.Docker)
-	if docker == nil {
-		return runenv.Docker, nil
-	}
-	if runenv.Installed(runenv.Podman) == nil {
-		return runenv.Podman, nil
-	}
-	return "", fmt.Errorf("the scenario has container servers and no engine is installed: %w (or: apt-get install podman)", docker)
+	return k, nil
 }

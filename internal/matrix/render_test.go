@@ -38,7 +38,7 @@ func TestDerive(t *testing.T) {
 		{"vm as expected", measured("v", scenario.Server{Name: "v", Env: scenario.EnvVM}, false, false, ""), report.VM, report.VM, ""},
 		{"unshare --ipc misleads", measured("u", unshare, false, true, ""), report.Host, report.Container, "host process under unshare, but it has an IPC namespace of its own"},
 		{"measurement contradicts the lab", measured("d", docker, false, false, ""), report.Container, report.Container, "unexpected: the lab derives Container from the settings (shm no, socket yes)"},
-		{"not run", Row{Variant: "a", Server: "a", Env: scenario.VarApptainer, NotRun: "apptainer absent"}.Derive(), report.Container, report.Container, "not run: apptainer absent"},
+		{"not run", Row{Variant: "a", Server: "a", Env: scenario.EnvApptainer, NotRun: "apptainer absent"}.Derive(), report.Container, report.Container, "not run: apptainer absent"},
 	}
 	for _, tt := range tests {
 		r := tt.row
@@ -53,7 +53,7 @@ func TestSurprises(t *testing.T) {
 	m := &Matrix{Rows: []Row{
 		measured("Docker ok", docker, false, true, ""),
 		measured("Docker odd", docker, true, true, ""),
-		Row{Variant: "Apptainer", Env: scenario.VarApptainer, NotRun: "apptainer absent"}.Derive(),
+		Row{Variant: "Apptainer", Env: scenario.EnvApptainer, NotRun: "apptainer absent"}.Derive(),
 	}}
 	want := []string{"Docker odd: the client gave Host, the lab derives Container"}
 	if got := m.Surprises(); !reflect.DeepEqual(got, want) {
@@ -70,7 +70,7 @@ func sample() *Matrix {
 		Rows: []Row{
 			measured("Docker (defaults)", scenario.Server{Name: "docker", Env: scenario.EnvDocker}, false, true, "172.17.0.2:31001"),
 			measured("Docker --network=none", scenario.Server{Name: "n", Env: scenario.EnvDocker, Network: scenario.NetworkNone}, false, false, "127.0.0.1:31004"),
-			Row{Variant: "Apptainer | odd", Server: "a", Env: scenario.VarApptainer, NotRun: "apptainer absent"}.Derive(),
+			Row{Variant: "Apptainer | odd", Server: "a", Env: scenario.EnvApptainer, NotRun: "apptainer absent"}.Derive(),
 		},
 	}
 }
@@ -130,7 +130,7 @@ func TestJSONRoundTrip(t *testing.T) {
 // A row that did not run has no class, in JSON too: it was written as
 // "class": "VM" when the zero class was VM.
 func TestJSONNotRunHasNoClass(t *testing.T) {
-	m := &Matrix{Rows: []Row{Row{Variant: "Apptainer (defaults)", Server: "apptainer", Env: scenario.VarApptainer, NotRun: "apptainer absent"}.Derive()}}
+	m := &Matrix{Rows: []Row{Row{Variant: "Apptainer (defaults)", Server: "apptainer", Env: scenario.EnvApptainer, NotRun: "apptainer absent"}.Derive()}}
 	b, err := JSON(m)
 	if err != nil {
 		t.Fatal(err)

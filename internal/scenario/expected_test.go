@@ -26,11 +26,11 @@ func TestVisibility(t *testing.T) {
 		{Server{Env: EnvPodman, Rootless: true}, false, false, report.VM, "its rootless engine's network is out of the host's reach, so the rule calls it VM"},
 		{Server{Env: EnvPodman, Rootless: true, Network: NetworkHost}, false, true, report.Container, ""},
 		{Server{Env: EnvPodman, Rootless: true, IPC: IPCHost}, true, false, report.Container, ""},
-		{Server{Env: VarApptainer}, false, true, report.Container, ""},
-		{Server{Env: VarApptainer, Containall: true}, false, true, report.Container, ""},
-		{Server{Env: VarApptainer, IPC: IPCHost}, true, true, report.Host, "apptainer container, but it shares the host's IPC namespace and it shares the host's network"},
-		{Server{Env: VarApptainer, IPC: IPCHost, Network: NetworkNone}, true, false, report.Container, ""},
-		{Server{Env: VarApptainer, Network: NetworkNone}, false, false, report.VM, "so the rule calls it VM"},
+		{Server{Env: EnvApptainer}, false, true, report.Container, ""},
+		{Server{Env: EnvApptainer, Containall: true}, false, true, report.Container, ""},
+		{Server{Env: EnvApptainer, IPC: IPCHost}, true, true, report.Host, "apptainer container, but it shares the host's IPC namespace and it shares the host's network"},
+		{Server{Env: EnvApptainer, IPC: IPCHost, Network: NetworkNone}, true, false, report.Container, ""},
+		{Server{Env: EnvApptainer, Network: NetworkNone}, false, false, report.VM, "so the rule calls it VM"},
 		{Server{Env: EnvVM}, false, false, report.VM, ""},
 		{Server{Env: EnvUnshare}, false, true, report.Container, "host process under unshare, but it has an IPC namespace of its own and it shares the host's network, so the rule calls it Container"},
 		{Server{Env: EnvUnshare, Network: NetworkNone}, false, false, report.VM, "it has no network but loopback, so the rule calls it VM"},
@@ -54,7 +54,7 @@ func TestNominal(t *testing.T) {
 		want report.Class
 	}{
 		{EnvHost, report.Host}, {EnvUnshare, report.Host},
-		{EnvDocker, report.Container}, {EnvPodman, report.Container}, {VarApptainer, report.Container},
+		{EnvDocker, report.Container}, {EnvPodman, report.Container}, {EnvApptainer, report.Container},
 		{EnvVM, report.VM},
 	} {
 		if got := tt.env.Nominal(); got != tt.want {

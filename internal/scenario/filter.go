@@ -15,7 +15,7 @@ func (d Dropped) String() string {
 
 // Filter splits servers into those that can run here and those that cannot, in
 // their original order. unavailable maps each environment that cannot run to the
-// reason, e.g. VarApptainer: "apptainer not found (try: apt-get install
+// reason, e.g. EnvApptainer: "apptainer not found (try: apt-get install
 // apptainer)"; an environment it does not name is kept. The caller runs kept,
 // derives the expected report from kept alone, and tells the user about dropped.
 func Filter(servers []Server, unavailable map[Env]string) (kept []Server, dropped []Dropped) {

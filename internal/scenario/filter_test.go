@@ -6,7 +6,7 @@ import (
 )
 
 func TestFilter(t *testing.T) {
-	all := []Server{srv("h1", EnvHost), srv("a1", VarApptainer), srv("d1", EnvDocker), srv("v1", EnvVM), srv("a2", VarApptainer)}
+	all := []Server{srv("h1", EnvHost), srv("a1", EnvApptainer), srv("d1", EnvDocker), srv("v1", EnvVM), srv("a2", EnvApptainer)}
 	tests := []struct {
 		name        string
 		unavailable map[Env]string
@@ -14,7 +14,7 @@ func TestFilter(t *testing.T) {
 		dropped     []string
 	}{
 		{"everything runs", nil, []string{"h1", "a1", "d1", "v1", "a2"}, nil},
-		{"no apptainer", map[Env]string{VarApptainer: "apptainer not found (try: apt-get install apptainer)"},
+		{"no apptainer", map[Env]string{EnvApptainer: "apptainer not found (try: apt-get install apptainer)"},
 			[]string{"h1", "d1", "v1"},
 			[]string{"a1 (apptainer) left out: apptainer not found (try: apt-get install apptainer)", "a2 (apptainer) left out: apptainer not found (try: apt-get install apptainer)"}},
 		{"no VM, no podman", map[Env]string{EnvVM: "VM not requested", EnvPodman: "unused"},

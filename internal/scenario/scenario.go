@@ -44,13 +44,13 @@ const (
 	EnvHost      Env = "host"      // a process on the host
 	EnvDocker    Env = "docker"    // an OCI container run by Docker
 	EnvPodman    Env = "podman"    // an OCI container run by Podman
-	VarApptainer Env = "apptainer" // an Apptainer container
+	EnvApptainer Env = "apptainer" // an Apptainer container
 	EnvVM        Env = "vm"        // a QEMU virtual machine
 	EnvUnshare   Env = "unshare"   // a process on the host in namespaces of its own, made by unshare(1)
 )
 
 // Envs lists every environment, in the order the documentation gives them.
-var Envs = []Env{EnvHost, EnvDocker, EnvPodman, VarApptainer, EnvVM, EnvUnshare}
+var Envs = []Env{EnvHost, EnvDocker, EnvPodman, EnvApptainer, EnvVM, EnvUnshare}
 
 // Valid reports whether e is one of Envs.
 func (e Env) Valid() bool { return slices.Contains(Envs, e) }
@@ -59,7 +59,7 @@ func (e Env) Valid() bool { return slices.Contains(Envs, e) }
 func (e Env) OCI() bool { return e == EnvDocker || e == EnvPodman }
 
 // Container reports whether e is a container: Docker, Podman or Apptainer.
-func (e Env) Container() bool { return e.OCI() || e == VarApptainer }
+func (e Env) Container() bool { return e.OCI() || e == EnvApptainer }
 
 // Namespaced reports whether the scenario's ipc and network choose e's
 // namespaces: a container, or a process under unshare.
@@ -318,7 +318,7 @@ func (s Server) EffectiveNetwork() Network {
 		return ""
 	case s.Network != "":
 		return s.Network
-	case s.Env == VarApptainer, s.Env == EnvUnshare:
+	case s.Env == EnvApptainer, s.Env == EnvUnshare:
 		return NetworkHost
 	}
 	return NetworkBridge

@@ -117,8 +117,8 @@ func TestParse(t *testing.T) {
 				server("u", "unshare") + server("n", "unshare", `network = "none"`),
 			want: Scenario{PortBase: DefaultPortBase, Servers: []Server{
 				{Name: "h", Env: EnvHost, Port: 31000, ProjID: 1, ShmPath: "shm/h", ShmMsg: "h-shm", SocketMsg: "h-socket"},
-				{Name: "a", Env: VarApptainer, Port: 31001, ProjID: 2, ShmPath: "shm/a", ShmMsg: "a-shm", SocketMsg: "a-socket", IPC: IPCPrivate, Network: NetworkHost},
-				{Name: "b", Env: VarApptainer, Port: 31002, ProjID: 3, ShmPath: "shm/b", ShmMsg: "b-shm", SocketMsg: "b-socket", IPC: IPCPrivate, Network: NetworkNone, Containall: true},
+				{Name: "a", Env: EnvApptainer, Port: 31001, ProjID: 2, ShmPath: "shm/a", ShmMsg: "a-shm", SocketMsg: "a-socket", IPC: IPCPrivate, Network: NetworkHost},
+				{Name: "b", Env: EnvApptainer, Port: 31002, ProjID: 3, ShmPath: "shm/b", ShmMsg: "b-shm", SocketMsg: "b-socket", IPC: IPCPrivate, Network: NetworkNone, Containall: true},
 				{Name: "p", Env: EnvPodman, Port: 31003, ProjID: 4, ShmPath: "shm/p", ShmMsg: "p-shm", SocketMsg: "p-socket", IPC: IPCPrivate, Network: NetworkHost},
 				{Name: "v", Env: EnvVM, Port: 31004, ProjID: 5, ShmPath: "shm/v", ShmMsg: "v-shm", SocketMsg: "v-socket", ExtraArgs: []string{"-m", "256"}},
 				{Name: "u", Env: EnvUnshare, Port: 31005, ProjID: 6, ShmPath: "shm/u", ShmMsg: "u-shm", SocketMsg: "u-socket", IPC: IPCPrivate, Network: NetworkHost},
@@ -182,7 +182,7 @@ func TestParseErrors(t *testing.T) {
 }
 
 func TestUseEngine(t *testing.T) {
-	in := []Server{{Name: "h", Env: EnvHost}, {Name: "d", Env: EnvDocker}, {Name: "p", Env: EnvPodman}, {Name: "a", Env: VarApptainer}}
+	in := []Server{{Name: "h", Env: EnvHost}, {Name: "d", Env: EnvDocker}, {Name: "p", Env: EnvPodman}, {Name: "a", Env: EnvApptainer}}
 	got, err := UseEngine(in, EnvPodman)
 	if err != nil {
 		t.Fatalf("UseEngine(%v, podman) = %v", in, err)
@@ -191,7 +191,7 @@ func TestUseEngine(t *testing.T) {
 	for _, s := range got {
 		envs = append(envs, s.Env)
 	}
-	if want := []Env{EnvHost, EnvPodman, EnvPodman, VarApptainer}; !reflect.DeepEqual(envs, want) {
+	if want := []Env{EnvHost, EnvPodman, EnvPodman, EnvApptainer}; !reflect.DeepEqual(envs, want) {
 		t.Errorf("UseEngine(%v, podman) envs = %v, want %v", in, envs, want)
 	}
 	if in[1].Env != EnvDocker {

@@ -212,7 +212,7 @@ func checkMessage(key, msg string, max int) error {
 var nsFlags = map[Env][]string{
 	EnvDocker:    {"--ipc", "--network", "--net"},
 	EnvPodman:    {"--ipc", "--network", "--net"},
-	VarApptainer: {"--ipc", "-i", "--net", "-n", "--network", "--containall", "-C"},
+	EnvApptainer: {"--ipc", "-i", "--net", "-n", "--network", "--containall", "-C"},
 	EnvVM:        {"-nic", "-netdev", "-net"},
 }
 
@@ -235,7 +235,7 @@ func (s Server) optionProblems() []error {
 	}
 	if s.Network != "" {
 		want := []Network{NetworkBridge, NetworkHost, NetworkNone}
-		if s.Env == VarApptainer || s.Env == EnvUnshare {
+		if s.Env == EnvApptainer || s.Env == EnvUnshare {
 			want = []Network{NetworkHost, NetworkNone}
 		}
 		switch {
@@ -247,7 +247,7 @@ func (s Server) optionProblems() []error {
 	}
 	if s.Containall {
 		switch {
-		case s.Env != VarApptainer:
+		case s.Env != EnvApptainer:
 			add("containall is for apptainer, not %s servers", s.Env)
 		case s.IPC == IPCHost:
 			add(`containall gives the container its own IPC namespace, which contradicts ipc = "host"`)
