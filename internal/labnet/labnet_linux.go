@@ -1,7 +1,6 @@
 package labnet
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -15,59 +14,9 @@ import (
 	"time"
 
 	"github.com/isolab/isolab/internal/netns"
+	"github.com/isolab/isolab/internal/procfs"
 	"github.com/isolab/isolab/internal/shell"
 )
-
-// Config names a lab network and where its dockerd keeps its files.
-type Config struct {
-	Name string // the namespace's name (netns.CheckName)
-	// RunDir holds dockerd's socket, pid file, exec root and configuration;
-	// "" means /run/isolab/NAME (short: a socket path is limited to 108
-	// bytes, and /run is emptied by a reboot, as the namespace is).
-	RunDir string
-	// DataRoot is dockerd's data root (images, containers), kept between
-	// runs so that images stay cached; "" means /var/lib/isolab/NAME/docker.
-	DataRoot string
-	// Log is dockerd's log file; "" means RunDir/dockerd.log.
-	Log string
-}
-
-func (c Config) withDefaults() Config {
-	if c.RunDir == "" {
-		c.RunDir = filepath.Join("/run/isolab", c.Name)
-	}
-	if c.DataRoot == "" {
-		c.DataRoot = filepath.Join("/var/lib/isolab", c.Name, "docker")
-	}
-	if c.Log == "" {
-		c.Log = filepath.Join(c.RunDir, "dockerd.log")
-	}
-	return c
-}
-
-// Net is a lab network that is up.
-type Net struct {
-	Config
-	// Dockerd is the pid of its dockerd, 0 when it has none.
-	Dockerd int
-}
-
-// Path is the namespace's file, for nsenter and runenv.Config.NetNS.
-func (n *Net) Path() string { return netns.Path(n.Name) }
-
-// DockerHost is the address of its dockerd, for DOCKER_HOST; "" without one.
-func (n *Net) DockerHost() string {
-	if n.Dockerd == 0 {
-		return ""
-	}
-	return "unix://" + n.socket()
-}
-
-func (c Config) socket() string  { return filepath.Join(c.RunDir, "docker.sock") }
-func (c Config) pidFile() string { return filepath.Join(c.RunDir, "docker.pid") }
-func (c Config) execRoot() string {
-	return filepath.Join(c.RunDir, "exec")
-}
 
 // Up makes the namespace, replacing one of the same name that an earlier
 // run left with nothing in it, and with dockerd true starts a dockerd inside
@@ -219,8 +168,7 @@ func dockerdPID(cfg Config) int {
 	if err != nil || pid <= 0 {
 		return 0
 	}
-	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-	if err != nil || strings.TrimSpace(string(comm)) != "dockerd" {
+	if st, err := procfs.ReadStat(pid); err != nil || st.Comm != "dockerd" || st.Zombie() {
 		return 0
 	}
 	return pid
@@ -280,22 +228,12 @@ func Down(ctx context.Context, cfg Config) (leaks []string, err error) {
 
 // mountsUnder lists the mount points at or below any of dirs, deepest first.
 func mountsUnder(dirs ...string) []string {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
+	mounts, _ := procfs.Mounts("/proc/self/mountinfo")
 	var found []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 5 {
-			continue
-		}
-		mp := unescape(fields[4])
+	for _, m := range mounts {
 		for _, d := range dirs {
-			if mp == d || strings.HasPrefix(mp, d+"/") {
-				found = append(found, mp)
+			if m.Point == d || strings.HasPrefix(m.Point, d+"/") {
+				found = append(found, m.Point)
 			}
 		}
 	}
@@ -304,47 +242,18 @@ func mountsUnder(dirs ...string) []string {
 	return slices.Compact(found)
 }
 
-// unescape undoes mountinfo's octal escapes (\040 for a space).
-func unescape(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
 // waitGone waits up to d for pid to exit (or become a zombie).
 func waitGone(pid int, d time.Duration) bool {
 	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if !running(pid) {
+		if !procfs.Live(pid) {
 			return true
 		}
 	}
-	return !running(pid)
-}
-
-func running(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	i := strings.LastIndexByte(string(b), ')')
-	return i < 0 || i+2 >= len(b) || b[i+2] != 'Z'
+	return !procfs.Live(pid)
 }
 
 func cmdline(pid int) string {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	s := strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
+	s := strings.Join(procfs.Cmdline(pid), " ")
 	if len(s) > 80 {
 		s = s[:80] + "..."
 	}

@@ -5,13 +5,14 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/isolab/isolab/internal/procfs"
 )
 
 // Segment is one line of /proc/sysvipc/shm.
@@ -153,45 +154,23 @@ func HasKey(key int32) bool {
 
 // Children lists the processes whose parent is pid, zombies included.
 func Children(pid int) []int {
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
 	var out []int
-	for _, p := range stats {
-		child, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
-		if ppid(child) == pid {
-			out = append(out, child)
+	for _, p := range procfs.PIDs() {
+		if st, err := procfs.ReadStat(p); err == nil && st.PPID == pid {
+			out = append(out, p)
 		}
 	}
 	return out
 }
 
-// ppid reads the parent of pid from /proc, or -1.
-func ppid(pid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return -1
-	}
-	// pid (comm) state ppid ...; comm may hold spaces and parentheses.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return -1
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 2 {
-		return -1
-	}
-	n, err := strconv.Atoi(f[1])
-	if err != nil {
-		return -1
-	}
-	return n
-}
-
 // descendant reports whether pid is alive and has ancestor among its parents.
 func descendant(pid, ancestor int) bool {
 	for i := 0; i < 64 && pid > 1; i++ {
-		pid = ppid(pid)
-		if pid == ancestor {
+		st, err := procfs.ReadStat(pid)
+		if err != nil {
+			return false
+		}
+		if pid = st.PPID; pid == ancestor {
 			return true
 		}
 	}
@@ -199,11 +178,10 @@ func descendant(pid, ancestor int) bool {
 }
 
 func describe(pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil || len(b) == 0 {
-		return "exited, not reaped"
+	if argv := procfs.Cmdline(pid); len(argv) > 0 {
+		return strings.Join(argv, " ")
 	}
-	return strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
+	return "exited, not reaped"
 }
 
 // PortFree fails t when something still listens on 127.0.0.1:port or

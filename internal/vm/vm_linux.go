@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/isolab/isolab/internal/procfs"
 	"github.com/isolab/isolab/internal/shell"
 	"github.com/isolab/isolab/internal/vm/guestinit"
 )
@@ -276,28 +277,18 @@ func (m *Machine) PID() (int, bool) {
 // zombie counts as exited. The name check guards against a pid reused since
 // the pid file was written.
 func qemuAlive(pid int) bool {
-	state, ok := qemuState(pid)
-	return ok && state != 'Z'
+	st, ok := qemuStat(pid)
+	return ok && !st.Zombie()
 }
 
 // zombie reports whether pid is a QEMU that exited and awaits reaping.
 func zombie(pid int) bool {
-	state, ok := qemuState(pid)
-	return ok && state == 'Z'
+	st, ok := qemuStat(pid)
+	return ok && st.Zombie()
 }
 
-// qemuState returns the state letter of pid from /proc/PID/stat, if pid is a
-// QEMU process.
-func qemuState(pid int) (byte, bool) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, false
-	}
-	// "pid (comm) state ...": comm may hold spaces and parentheses.
-	s := string(b)
-	open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-	if open < 0 || end < open || len(s) < end+3 || !strings.HasPrefix(s[open+1:end], "qemu") {
-		return 0, false
-	}
-	return s[end+2], true
+// qemuStat reads /proc/PID/stat, if pid is a QEMU process.
+func qemuStat(pid int) (procfs.Stat, bool) {
+	st, err := procfs.ReadStat(pid)
+	return st, err == nil && strings.HasPrefix(st.Comm, "qemu")
 }
