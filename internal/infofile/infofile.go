@@ -190,6 +190,31 @@ func List(dir string) ([]Entry, error) {
 	return entries, nil
 }
 
+// Clear removes every entry of the info directory dir, files and whatever
+// else a server put there, and returns their names, sorted.
+func Clear(dir string) []string {
+	des, _ := os.ReadDir(dir)
+	var names []string
+	for _, de := range des {
+		if os.RemoveAll(filepath.Join(dir, de.Name())) == nil {
+			names = append(names, de.Name())
+		}
+	}
+	return names
+}
+
+// Read reads the info file at path as List reads each one: never through a
+// symlink, never from a FIFO or other non-regular file, at most
+// MaxFileSize+1 bytes. A file that is not there, or not a regular file,
+// is an error that wraps fs.ErrNotExist: an info file that is not there yet.
+func Read(path string) (Info, error) {
+	info, skip, err := readFile(path)
+	if skip && err == nil {
+		err = &fs.PathError{Op: "read info file", Path: path, Err: fs.ErrNotExist}
+	}
+	return info, err
+}
+
 // readFile reads at most MaxFileSize+1 bytes, so a huge or endless file (a FIFO
 // swapped in after the listing) costs nothing. skip reports that path is no
 // longer a regular file, or no longer exists.

@@ -25,9 +25,12 @@ type Command struct {
 	// Brief keeps a failure's error on one line, for errors that are
 	// printed as one: the last three lines the program printed, joined.
 	Brief bool
+	// Combined makes Run return what the program printed on stdout and
+	// stderr, interleaved, rather than stdout alone.
+	Combined bool
 }
 
-// Run runs c and returns what it printed on stdout. A failure is an error
+// Run runs c and returns what it printed on stdout (see Combined). A failure is an error
 // that holds the exact command line, to re-run by hand, and the last lines
 // the program printed. Once ctx is done the program is killed; output it
 // left running in a grandchild costs at most a few seconds.
@@ -56,22 +59,25 @@ func Run(ctx context.Context, c Command) (string, error) {
 			outs = append(outs, c.Log)
 		}
 	}
-	var mu syncWriter
-	cmd.Stdout = mu.wrap(io.MultiWriter(outs...))
-	cmd.Stderr = mu.wrap(io.MultiWriter(errs...))
+	streams := Serialized(io.MultiWriter(outs...), io.MultiWriter(errs...))
+	cmd.Stdout, cmd.Stderr = streams[0], streams[1]
 	cmd.WaitDelay = 5 * time.Second
+	result := &stdout
+	if c.Combined {
+		result = &both
+	}
 	if err := cmd.Run(); err != nil {
 		line := Quote(append(c.Env[:len(c.Env):len(c.Env)], c.Argv...))
 		switch t := Tail(both.String(), 20); {
 		case t == "":
-			return stdout.String(), fmt.Errorf("%s: %w", line, err)
+			return result.String(), fmt.Errorf("%s: %w", line, err)
 		case c.Brief:
-			return stdout.String(), fmt.Errorf("%s: %w: %s", line, err, brief(t, 3))
+			return result.String(), fmt.Errorf("%s: %w: %s", line, err, brief(t, 3))
 		default:
-			return stdout.String(), fmt.Errorf("%s: %w\n%s", line, err, t)
+			return result.String(), fmt.Errorf("%s: %w\n%s", line, err, t)
 		}
 	}
-	return stdout.String(), nil
+	return result.String(), nil
 }
 
 // brief joins the last n non-blank lines of s with " | ".
@@ -106,4 +112,14 @@ func TailFile(path string, n int) string {
 		return fmt.Sprintf("(no log: %v)", err)
 	}
 	return Tail(string(b), n)
+}
+
+// Indent returns s with every line indented by two spaces, for output quoted
+// under a line of its own; "(nothing)" when s is empty.
+func Indent(s string) string {
+	s = strings.TrimRight(s, "\n")
+	if s == "" {
+		return "  (nothing)"
+	}
+	return "  " + strings.ReplaceAll(s, "\n", "\n  ")
 }

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestRun(t *testing.T) {
@@ -58,6 +61,54 @@ func TestTail(t *testing.T) {
 	for _, tt := range tests {
 		if got := Tail(tt.s, tt.n); got != tt.want {
 			t.Errorf("Tail(%q, %d) = %q, want %q", tt.s, tt.n, got, tt.want)
+		}
+	}
+}
+
+func TestCapped(t *testing.T) {
+	c := &Capped{Max: 5}
+	for _, w := range []string{"abc", "defg", "hij"} {
+		if n, err := c.Write([]byte(w)); n != len(w) || err != nil {
+			t.Errorf("Write(%q) = %d, %v, want %d, nil", w, n, err, len(w))
+		}
+	}
+	if got := c.String(); got != "abcde" {
+		t.Errorf("String() = %q, want %q", got, "abcde")
+	}
+}
+
+// Serialized writers never write at once: a writer that notices two
+// writers inside it at the same time fails the test.
+func TestSerialized(t *testing.T) {
+	var inside atomic.Int32
+	w := writerFunc(func(p []byte) (int, error) {
+		if inside.Add(1) > 1 {
+			t.Error("two writes at once")
+		}
+		time.Sleep(time.Microsecond)
+		inside.Add(-1)
+		return len(p), nil
+	})
+	ws := Serialized(w, w)
+	var wg sync.WaitGroup
+	for _, sw := range ws {
+		wg.Go(func() {
+			for range 200 {
+				sw.Write([]byte("x"))
+			}
+		})
+	}
+	wg.Wait()
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+func TestIndent(t *testing.T) {
+	for in, want := range map[string]string{"a\nb\n": "  a\n  b", "": "  (nothing)", "\n": "  (nothing)", "one": "  one"} {
+		if got := Indent(in); got != want {
+			t.Errorf("Indent(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -38,3 +38,18 @@ func Put(seg []byte, msg string) error {
 	seg[len(msg)] = 0
 	return nil
 }
+
+// Read attaches the segment with key read-only, as a client does, and
+// returns its Message; it never makes a segment.
+func Read(key Key) (string, error) {
+	id, err := Lookup(key)
+	if err != nil {
+		return "", err
+	}
+	seg, err := Attach(id, true)
+	if err != nil {
+		return "", err
+	}
+	msg := Message(seg)
+	return msg, Detach(seg)
+}

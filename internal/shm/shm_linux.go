@@ -69,6 +69,18 @@ func Stat(id int) (unix.SysvShmDesc, error) {
 	return d, os.NewSyscallError("shmctl IPC_STAT", err)
 }
 
+// Chown wraps shmctl(2) with IPC_STAT, then IPC_SET: the segment's owner
+// becomes uid and gid (as root, or as its owner).
+func Chown(id, uid, gid int) error {
+	d, err := Stat(id)
+	if err != nil {
+		return err
+	}
+	d.Perm.Uid, d.Perm.Gid = uint32(uid), uint32(gid)
+	_, err = unix.SysvShmCtl(id, unix.IPC_SET, &d)
+	return os.NewSyscallError("shmctl IPC_SET", err)
+}
+
 // HeldError says that a segment with the wanted key exists and cannot be
 // reclaimed, and who holds it.
 type HeldError struct {

@@ -132,18 +132,10 @@ func TestMessageWithoutNUL(t *testing.T) {
 		copy(rw, bytes.Repeat([]byte{'x'}, size))
 		shm.Detach(rw)
 
-		found, err := shm.Lookup(key)
-		if err != nil || found != id {
-			t.Fatalf("Lookup(%v) = %d, %v, want %d", key, found, err, id)
+		// Read attaches through Lookup's size 0, read-only, as a client does.
+		if got, err := shm.Read(key); err != nil || got != strings.Repeat("x", size) {
+			t.Errorf("Read(%d-byte segment without NUL) = %d bytes, %v, want %d", size, len(got), err, size)
 		}
-		ro, err := shm.Attach(found, true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := shm.Message(ro); got != strings.Repeat("x", size) {
-			t.Errorf("Message(%d-byte segment without NUL) has %d bytes, want %d", size, len(got), size)
-		}
-		shm.Detach(ro)
 		shm.Remove(id)
 	}
 }
@@ -247,4 +239,28 @@ func equalSorted(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// Chown hands a segment to another owner, keeping its mode.
+func TestChown(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("giving a segment away needs root")
+	}
+	leakcheck.Check(t)
+	key, _ := newKey(t, 'O')
+	id, err := shm.Create(key, shm.Size, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer shm.Remove(id)
+	if err := shm.Chown(id, 1234567, 1234568); err != nil {
+		t.Fatal(err)
+	}
+	d, err := shm.Stat(id)
+	if err != nil || d.Perm.Uid != 1234567 || d.Perm.Gid != 1234568 || d.Perm.Mode&0o777 != 0o644 {
+		t.Errorf("after Chown: uid %d gid %d mode %o, %v; want 1234567, 1234568, 0644", d.Perm.Uid, d.Perm.Gid, d.Perm.Mode&0o777, err)
+	}
+	if err := shm.Chown(-1, 0, 0); err == nil {
+		t.Error("Chown of no segment = nil error")
+	}
 }

@@ -33,3 +33,6 @@ func Remove(int) error { return ErrUnsupported }
 
 // AttachedByOther is not supported off Linux.
 func AttachedByOther(int, int) (bool, error) { return false, ErrUnsupported }
+
+// Chown is not supported off Linux.
+func Chown(int, int, int) error { return ErrUnsupported }

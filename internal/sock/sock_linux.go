@@ -234,3 +234,38 @@ func BoundPort(fd int) (int, error) {
 	}
 	return 0, errors.New("getsockname: not an IPv4 socket")
 }
+
+// FullListener listens on ip with backlog 0 and fills its accept queue,
+// so that a connect(2) to the returned port neither succeeds nor fails
+// before its caller's timeout: the kernel drops every new SYN. closeAll
+// closes the listener and the connections that fill it.
+func FullListener(ip netip.Addr) (port int, closeAll func(), err error) {
+	lfd, err := Listen(ip, 0, 0)
+	if err != nil {
+		return 0, nil, err
+	}
+	fds := []int{lfd}
+	closeAll = func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}
+	if port, err = BoundPort(lfd); err != nil {
+		closeAll()
+		return 0, nil, err
+	}
+	// With backlog 0 the queue holds one connection; fill until a connect hangs.
+	for range 8 {
+		c, err := Connect(ip, port, 200*time.Millisecond)
+		if errors.Is(err, ErrTimedOut) {
+			return port, closeAll, nil
+		}
+		if err != nil {
+			closeAll()
+			return 0, nil, fmt.Errorf("fill the accept queue of %s: %w", netip.AddrPortFrom(ip, uint16(port)), err)
+		}
+		fds = append(fds, c)
+	}
+	closeAll()
+	return 0, nil, fmt.Errorf("the accept queue of %s (backlog 0) never filled", netip.AddrPortFrom(ip, uint16(port)))
+}

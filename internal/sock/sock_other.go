@@ -49,3 +49,6 @@ func (*Waker) Close() error { return nil }
 
 // BoundPort is not supported off Linux.
 func BoundPort(int) (int, error) { return 0, ErrUnsupported }
+
+// FullListener is not supported off Linux.
+func FullListener(netip.Addr) (int, func(), error) { return 0, nil, ErrUnsupported }

@@ -1,14 +1,11 @@
 package testnet
 
 import (
-	"errors"
 	"net"
 	"net/netip"
 	"testing"
-	"time"
 
 	"github.com/isolab/isolab/internal/sock"
-	"golang.org/x/sys/unix"
 )
 
 // Loopback is 127.0.0.1.
@@ -25,37 +22,15 @@ func FreePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// FullListener listens on 127.0.0.1 with backlog 0 and fills its accept queue,
-// so that a connect(2) to the returned address neither succeeds nor fails
-// before its timeout. Everything is closed when the test ends.
+// FullListener is a sock.FullListener on 127.0.0.1: a connect(2) to the
+// returned address neither succeeds nor fails before its timeout.
+// Everything is closed when the test ends.
 func FullListener(t testing.TB) netip.AddrPort {
 	t.Helper()
-	fd, err := sock.Listen(Loopback, 0, 0)
+	port, closeAll, err := sock.FullListener(Loopback)
 	if err != nil {
-		t.Fatalf("listen with backlog 0: %v", err)
+		t.Fatalf("a listener whose connects hang: %v", err)
 	}
-	fds := []int{fd}
-	t.Cleanup(func() {
-		for _, fd := range fds {
-			unix.Close(fd)
-		}
-	})
-	sa, err := unix.Getsockname(fd)
-	if err != nil {
-		t.Fatalf("getsockname: %v", err)
-	}
-	addr := netip.AddrPortFrom(Loopback, uint16(sa.(*unix.SockaddrInet4).Port))
-	// With backlog 0 the queue holds one connection; fill until a connect hangs.
-	for range 8 {
-		c, err := sock.Connect(addr.Addr(), int(addr.Port()), 200*time.Millisecond)
-		if errors.Is(err, sock.ErrTimedOut) {
-			return addr
-		}
-		if err != nil {
-			t.Fatalf("fill the accept queue of %s: %v", addr, err)
-		}
-		fds = append(fds, c)
-	}
-	t.Fatalf("the accept queue of %s (backlog 0) never filled", addr)
-	return addr
+	t.Cleanup(closeAll)
+	return netip.AddrPortFrom(Loopback, uint16(port))
 }
