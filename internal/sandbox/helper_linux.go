@@ -1,7 +1,6 @@
 package sandbox
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/isolab/isolab/internal/procfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -31,16 +31,15 @@ const home = "/home/sandbox"
 // Main is the helper, cmd/isolab-sandbox: it parses its command line (as
 // Policy.Argv writes it), runs the command in the sandbox and returns the
 // command's exit status, or 125 when the sandbox could not be set up.
-// Its internal stages (-exec, -canary, -kill) are its own re-executions.
+// Its internal stages (-exec, -kill) are its own re-executions; -canary UID
+// is the canary StartCanary starts.
 func Main(args []string) int {
 	if len(args) > 0 {
 		switch args[0] {
 		case "-exec":
 			return execStage(args[1:])
 		case "-canary":
-			for {
-				unix.Pause() // until killed
-			}
+			return canaryStage(args[1:])
 		case "-kill":
 			return killStage()
 		}
@@ -58,8 +57,11 @@ func Main(args []string) int {
 	return code
 }
 
-// supervise sets the cage up, runs argv in it as p.UID, watches it, sweeps
-// its uid when it ends and writes the report.
+// supervise sets the cage up, runs argv in it as p.UID, watches it, kills
+// what it left when it ends and writes the report. Other processes may run
+// as the same uid (the programs of one trial share one, as they would one
+// user); the helper watches its own process group: the code and what it
+// started.
 func supervise(p Policy, argv []string) (int, error) {
 	if os.Geteuid() != 0 {
 		return 0, errors.New("must run as root, to set up a mount namespace and drop to another uid")
@@ -71,41 +73,41 @@ func supervise(p Policy, argv []string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := cage(p, self); err != nil {
+	seen := []string{self} // the helper re-executes itself as the code's uid
+	if filepath.IsAbs(argv[0]) {
+		seen = append(seen, argv[0])
+	}
+	if err := cage(p, seen); err != nil {
 		return 0, err
 	}
-	cred := &syscall.Credential{Uid: uint32(p.UID), Gid: uint32(p.UID), Groups: []uint32{}}
-	canary := exec.Command(self, "-canary")
-	canary.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true}
-	if err := canary.Start(); err != nil {
-		return 0, fmt.Errorf("start the canary: %w", err)
-	}
-	canaryDone := make(chan struct{})
-	go func() { canary.Wait(); close(canaryDone) }()
-
 	l := p.Limits
-	stage := []string{self, "-exec", strconv.Itoa(l.Procs), l.CPU.String(), strconv.FormatInt(l.Memory, 10),
+	stage := []string{"-exec", strconv.Itoa(l.Procs), l.CPU.String(), strconv.FormatInt(l.Memory, 10),
 		strconv.FormatInt(l.FileSize, 10), strconv.Itoa(l.Files), "--"}
-	child := exec.Command(self, append(stage[1:], argv...)...)
-	child.Path = self
+	child := exec.Command(self, append(stage, argv...)...)
 	child.Dir = p.Dir
 	child.Stdin, child.Stdout, child.Stderr = os.Stdin, os.Stdout, os.Stderr
 	child.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + home, "TMPDIR=" + p.Dir, "LANG=C.UTF-8"}
-	child.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	child.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(p.UID), Gid: uint32(p.UID), Groups: []uint32{}}}
 	signals := make(chan os.Signal, 4)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	if err := child.Start(); err != nil {
 		return 0, fmt.Errorf("start %s: %w", argv[0], err)
 	}
+	started := time.Now()
 	rep := Report{UID: p.UID, Limits: l}
 	var mu sync.Mutex
 	done := make(chan struct{})
-	go func() { // the most processes of the uid at once: a fork bomb hits the limit
+	go func() { // the most processes at once: a fork bomb hits the limit
 		for {
-			n := len(processes(p.UID, true)) - 1 // the canary
+			n := len(group(p.UID))
 			mu.Lock()
 			rep.MaxProcs = max(rep.MaxProcs, n)
+			bomb := n >= l.Procs*3/4 && !rep.Bomb // sampled: the very peak may pass unseen
+			rep.Bomb = rep.Bomb || bomb
 			mu.Unlock()
+			if bomb { // the bomb stopped at once: it would only keep the CPUs busy
+				killGroup(p.UID, child.Process.Pid)
+			}
 			select {
 			case <-done:
 				return
@@ -113,7 +115,7 @@ func supervise(p Policy, argv []string) (int, error) {
 			}
 		}
 	}()
-	go func() { // SIGTERM passes on; after the grace, the whole uid is killed
+	go func() { // SIGTERM passes on; after the grace, everything it started is killed
 		<-signals
 		mu.Lock()
 		rep.Stopped = true
@@ -122,22 +124,19 @@ func supervise(p Policy, argv []string) (int, error) {
 		select {
 		case <-done:
 		case <-time.After(p.Grace):
-			sweep(self, p.UID, canary.Process.Pid)
+			killGroup(p.UID, 0)
 		}
 	}()
 	err = child.Wait()
 	close(done)
-	canaryKilled := closedAlready(canaryDone) // before the sweep, only the code could have
-	left := len(Processes(p.UID)) - 1
-	sweep(self, p.UID, 0)
-	<-canaryDone
+	rep.Left = killGroup(p.UID, 0)
 	mu.Lock()
 	defer mu.Unlock()
 	rep.Exit, rep.Signal = status(child.ProcessState, err)
 	if ru, ok := child.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		rep.CPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 	}
-	rep.Left, rep.Canary = max(left, 0), canaryKilled
+	rep.Wall = time.Since(started).Seconds()
 	rep.Outside = trapped()
 	for _, w := range p.Writable {
 		var st unix.Statfs_t
@@ -160,19 +159,44 @@ func supervise(p Policy, argv []string) (int, error) {
 	return rep.Exit, nil
 }
 
-// Sweep kills every process of uid, as the sandbox does when its code ends,
-// with helper (cmd/isolab-sandbox): for code whose sandbox was killed itself.
-func Sweep(helper string, uid int) {
-	sweep(helper, uid, 0)
+// group lists the processes of uid in this helper's process group: the
+// code and what it started (a process may leave the group with setsid; the
+// caller's sweep of the uid catches it).
+func group(uid int) []int {
+	pgid := unix.Getpgrp()
+	var pids []int
+	for _, p := range processes(uid, true) {
+		if g, err := unix.Getpgid(p); err == nil && g == pgid {
+			pids = append(pids, p)
+		}
+	}
+	return pids
 }
 
-func closedAlready(ch <-chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	case <-time.After(20 * time.Millisecond):
-		return false
+// killGroup kills the processes of uid in this helper's process group but
+// spare (0: none), until none is left, and returns how many it found alive
+// at first.
+func killGroup(uid, spare int) int {
+	first := 0
+	for i := range 100 {
+		var live []int
+		for _, p := range group(uid) {
+			if p != spare && procfs.Live(p) {
+				live = append(live, p)
+			}
+		}
+		if i == 0 {
+			first = len(live)
+		}
+		if len(live) == 0 {
+			break
+		}
+		for _, p := range live {
+			unix.Kill(p, unix.SIGKILL)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
+	return first
 }
 
 // status is the exit status of a process and the signal that ended it.
@@ -208,9 +232,9 @@ func signalName(s syscall.Signal) string {
 
 // cage makes this thread's mount namespace the sandbox's: every mount
 // read-only and nosuid, the traps, then p.Writable bound back writable, and
-// the helper's own binary, self, kept in sight (the helper re-executes
-// itself as the code's uid; it may live under a trap, in a test's /tmp).
-func cage(p Policy, self string) error {
+// the files of seen kept in sight, read-only, should a trap hide them (a
+// binary under a test's /tmp).
+func cage(p Policy, seen []string) error {
 	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
 		return os.NewSyscallError("unshare CLONE_NEWNS", err)
 	}
@@ -220,7 +244,7 @@ func cage(p Policy, self string) error {
 	// Handles on the writable directories and the helper, in this
 	// namespace, taken before the traps may hide them (under /tmp).
 	var fds []int
-	for _, w := range append(slices.Clone(p.Writable), self) {
+	for _, w := range append(slices.Clone(p.Writable), seen...) {
 		fd, err := unix.Open(w, unix.O_PATH|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return fmt.Errorf("sandbox: %w", err)
@@ -257,12 +281,19 @@ func cage(p Policy, self string) error {
 			return err
 		}
 	}
-	if _, err := os.Stat(self); err != nil { // hidden by a trap: a file to bind it on
-		os.MkdirAll(filepath.Dir(self), 0o755)
-		if err := os.WriteFile(self, nil, 0o755); err != nil {
+	for i, f := range seen {
+		if _, err := os.Stat(f); err == nil {
+			continue
+		}
+		// Hidden by a trap: a file to bind it on. A writable directory
+		// may hold it too, as a build's binaries: seen after the binds.
+		os.MkdirAll(filepath.Dir(f), 0o755)
+		if err := os.WriteFile(f, nil, 0o755); err != nil {
 			return err
 		}
-		return bind(fds[len(fds)-1], self, unix.MS_RDONLY|unix.MS_NODEV)
+		if err := bind(fds[len(p.Writable)+i], f, unix.MS_RDONLY|unix.MS_NODEV); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -286,20 +317,14 @@ type mount struct {
 
 // mountPoints lists this thread's mounts, shallowest first.
 func mountPoints() ([]mount, error) {
-	f, err := os.Open("/proc/thread-self/mountinfo")
+	mounts, err := procfs.Mounts("/proc/thread-self/mountinfo")
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
 	var out []mount
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 6 {
-			continue
-		}
-		m := mount{dir: unescape(fields[4])}
-		for _, o := range strings.Split(fields[5], ",") {
+	for _, pm := range mounts {
+		m := mount{dir: pm.Point}
+		for _, o := range pm.Options {
 			switch o {
 			case "nodev":
 				m.flags |= unix.MS_NODEV
@@ -316,26 +341,7 @@ func mountPoints() ([]mount, error) {
 		out = append(out, m)
 	}
 	slices.SortStableFunc(out, func(a, b mount) int { return len(a.dir) - len(b.dir) })
-	return out, sc.Err()
-}
-
-// unescape undoes mountinfo's octal escapes (\040 for a space).
-func unescape(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
+	return out, nil
 }
 
 // trapped lists the files written in the traps: those on a trap's own file
@@ -411,6 +417,20 @@ func execStage(args []string) int {
 	return 126
 }
 
+// canaryStage drops to the uid its argument names and sleeps until killed.
+func canaryStage(args []string) int {
+	uid, err := strconv.Atoi(strings.Join(args, ""))
+	if err != nil || uid < 1000 {
+		return 125
+	}
+	if unix.Setgroups(nil) != nil || syscall.Setgid(uid) != nil || syscall.Setuid(uid) != nil {
+		return 125
+	}
+	for {
+		unix.Pause()
+	}
+}
+
 // killStage runs as the code's uid: kill(-1) reaches every process of that
 // uid but itself.
 func killStage() int {
@@ -418,60 +438,97 @@ func killStage() int {
 	return 0
 }
 
-// sweep kills every process of uid but spare (0: none), until none is
-// left: a kill(-1) from that uid itself, repeated while a fork bomb still
-// forks.
-func sweep(self string, uid, spare int) {
+// sweep kills every process of uid, until none is left: a kill(-1) from
+// that uid itself, repeated while a fork bomb still forks.
+func sweep(helper string, uid int) {
 	for range 100 {
-		left := slices.DeleteFunc(Processes(uid), func(p int) bool { return p == spare })
-		if len(left) == 0 {
+		if len(Processes(uid)) == 0 {
 			return
 		}
-		if spare != 0 {
-			for _, p := range left { // the canary must live: not kill(-1)
-				unix.Kill(p, unix.SIGKILL)
-			}
-		} else {
-			k := exec.Command(self, "-kill")
-			k.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid), Groups: []uint32{}}}
-			k.Run()
-		}
+		k := exec.Command(helper, "-kill")
+		k.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid), Groups: []uint32{}}}
+		k.Run()
 		time.Sleep(20 * time.Millisecond)
 	}
 }
 
-// Processes lists the pids of the live processes whose real uid is uid.
+// Canary is a process of a uid that does nothing: code of that uid that
+// kills every process it can (kill(-1)) kills it too, and so tells.
+type Canary struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// StartCanary starts a canary of uid with helper (cmd/isolab-sandbox), in a
+// process group of its own, which a signal to another group misses.
+func StartCanary(helper string, uid int) (*Canary, error) {
+	c := &Canary{cmd: exec.Command(helper, "-canary", strconv.Itoa(uid)), done: make(chan struct{})}
+	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := c.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start a canary: %w", err)
+	}
+	go func() { c.cmd.Wait(); close(c.done) }()
+	return c, nil
+}
+
+// Killed reports whether the canary has died: something killed it.
+func (c *Canary) Killed() bool {
+	select {
+	case <-c.done:
+		return true
+	case <-time.After(20 * time.Millisecond):
+		return false
+	}
+}
+
+// Stop ends the canary; stopping it again does nothing.
+func (c *Canary) Stop() {
+	c.cmd.Process.Kill()
+	<-c.done
+}
+
+// Processes lists the pids of the live processes whose real uid is uid
+// (-1: of every uid).
 func Processes(uid int) []int { return processes(uid, false) }
 
 // processes lists the processes whose real uid is uid, the exited ones not
 // yet reaped too if zombies is true (they count against RLIMIT_NPROC).
 func processes(uid int, zombies bool) []int {
-	des, _ := os.ReadDir("/proc")
 	var pids []int
-	for _, d := range des {
-		pid, err := strconv.Atoi(d.Name())
-		if err != nil {
+	for _, pid := range procfs.PIDs() {
+		ruid, err := procfs.RealUID(pid)
+		if err != nil || (uid >= 0 && ruid != uid) {
 			continue
 		}
-		b, err := os.ReadFile("/proc/" + d.Name() + "/status")
-		if err != nil {
-			continue
-		}
-		var state string
-		var ruid int = -1
-		for _, l := range strings.Split(string(b), "\n") {
-			switch {
-			case strings.HasPrefix(l, "State:"):
-				state = strings.TrimSpace(strings.TrimPrefix(l, "State:"))
-			case strings.HasPrefix(l, "Uid:"):
-				if f := strings.Fields(l); len(f) > 1 {
-					ruid, _ = strconv.Atoi(f[1])
-				}
-			}
-		}
-		if ruid == uid && (zombies || !strings.HasPrefix(state, "Z")) {
+		if zombies || procfs.Live(pid) {
 			pids = append(pids, pid)
 		}
 	}
 	return pids
+}
+
+// Clean removes what uid still has on the machine once its code has ended,
+// and names it: processes (a helper that was killed itself could not stop
+// them; one that left its process group), killed with helper
+// (cmd/isolab-sandbox), and the System V segments it created.
+func Clean(helper string, uid int) []string {
+	var left []string
+	if n := len(Processes(uid)); n > 0 {
+		sweep(helper, uid)
+		left = append(left, fmt.Sprintf("%d processes of its uid still ran: killed", n))
+	}
+	b, _ := os.ReadFile("/proc/sysvipc/shm")
+	for _, l := range strings.Split(string(b), "\n")[1:] {
+		// key shmid perms size cpid lpid nattch uid gid cuid cgid ...
+		f := strings.Fields(l)
+		if len(f) < 10 || f[9] != strconv.Itoa(uid) {
+			continue
+		}
+		if id, err := strconv.Atoi(f[1]); err == nil {
+			unix.SysvShmCtl(id, unix.IPC_RMID, nil)
+			key, _ := strconv.ParseInt(f[0], 10, 64)
+			left = append(left, fmt.Sprintf("left segment 0x%08x: removed", uint32(key)))
+		}
+	}
+	return left
 }

@@ -25,16 +25,22 @@ type Limits struct {
 	Files    int           // open files of each process (RLIMIT_NOFILE)
 }
 
-// RunLimits are for a server or a client: far above what one needs, far
-// below what would hurt the machine.
-var RunLimits = Limits{Procs: 64, CPU: 20 * time.Second, Memory: 1 << 30, FileSize: 64 << 20, Files: 1024}
+// RunLimits are for a server or a client: far above what one needs (a few
+// milliseconds of CPU, one process), far below what would hurt the machine.
+// Memory is address space, which a Go program (isolab's course archives are
+// one) reserves 1.2 GiB of at its start.
+var RunLimits = Limits{Procs: 32, CPU: 10 * time.Second, Memory: 4 << 30, FileSize: 64 << 20, Files: 1024}
 
 // BuildLimits are for make and the compiler it runs.
-var BuildLimits = Limits{Procs: 64, CPU: 5 * time.Minute, Memory: 2 << 30, FileSize: 256 << 20, Files: 1024}
+var BuildLimits = Limits{Procs: 64, CPU: 5 * time.Minute, Memory: 4 << 30, FileSize: 256 << 20, Files: 1024}
 
 // Policy is how one process tree of untrusted code runs.
 type Policy struct {
-	UID      int      // its uid and gid: NewUID
+	// UID is its uid and gid (NewUID): of its own, or shared with the code
+	// it works with (a trial's server and client, as one user runs them);
+	// never with anything else, as kill(-1) and the process limit reach
+	// every process of the uid.
+	UID      int
 	Writable []string // the only directories it may write (absolute)
 	Dir      string   // its working directory ("" means the first writable one)
 	Limits   Limits
@@ -137,12 +143,13 @@ type Report struct {
 	Exit     int      `json:"exit"`              // its exit status, 128+n after signal n
 	Signal   string   `json:"signal,omitempty"`  // the signal that ended it
 	CPU      float64  `json:"cpu_seconds"`       // CPU time it used
-	MaxProcs int      `json:"max_procs"`         // the most processes of its uid seen at once
-	Left     int      `json:"left"`              // processes of its uid still running when it ended, killed
-	Canary   bool     `json:"canary_killed"`     // something of its uid killed the canary
+	MaxProcs int      `json:"max_procs"`         // the most processes it had at once
+	Left     int      `json:"left"`              // processes it started still running when it ended, killed
 	Outside  []string `json:"outside,omitempty"` // files it wrote in the traps (outside its directories)
 	Full     []string `json:"full,omitempty"`    // its directories it filled up
 	Stopped  bool     `json:"stopped"`           // it had to be stopped (SIGTERM, then killed)
+	Bomb     bool     `json:"bomb"`              // it reached its process limit, and was killed for it
+	Wall     float64  `json:"wall_seconds"`      // how long it ran
 	Limits   Limits   `json:"limits"`
 }
 
@@ -150,8 +157,8 @@ type Report struct {
 // code that kept to itself.
 func (r Report) Events() []string {
 	var ev []string
-	if r.MaxProcs >= r.Limits.Procs*3/4 { // sampled: the very peak may pass unseen
-		ev = append(ev, fmt.Sprintf("forked until its process limit (%d processes)", r.Limits.Procs))
+	if r.Bomb {
+		ev = append(ev, fmt.Sprintf("forked until its process limit (%d processes): every process it forked killed", r.Limits.Procs))
 	}
 	if r.Left > 0 {
 		ev = append(ev, fmt.Sprintf("left %d processes running when it ended: killed", r.Left))
@@ -161,9 +168,8 @@ func (r Report) Events() []string {
 		ev = append(ev, fmt.Sprintf("ran into its CPU time limit (%s): stopped", r.Limits.CPU))
 	case r.Signal == "SIGXFSZ":
 		ev = append(ev, fmt.Sprintf("wrote a file past the size limit (%d MiB): stopped", r.Limits.FileSize>>20))
-	}
-	if r.Canary {
-		ev = append(ev, "signalled every process it could reach (kill(-1)?): only its own uid's were there")
+	case r.Stopped && r.CPU >= 1: // a program that waits for a client uses milliseconds
+		ev = append(ev, fmt.Sprintf("kept a CPU busy (%.1f s in %.1f s) until it was stopped: loops forever?", r.CPU, r.Wall))
 	}
 	for _, f := range r.Outside {
 		ev = append(ev, "wrote outside its directory: "+f+" (kept in a private trap)")

@@ -77,11 +77,16 @@ func box(t *testing.T, size string) string {
 }
 
 // run runs script with sh in a sandbox over dir and returns its output,
-// exit status and report; every process of its uid must be gone after.
+// exit status and report, and whether the uid's canary was killed; every
+// process of its uid must be gone after.
 func run(t *testing.T, dir, script string, limits Limits) (string, int, Report) {
 	t.Helper()
 	h := needHelper(t)
 	p := Policy{UID: NewUID(), Writable: []string{dir}, Limits: limits, Grace: time.Second, Report: filepath.Join(t.TempDir(), "report.json")}
+	canary, err := StartCanary(h, p.UID)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command(h, p.Argv(h, []string{"/bin/sh", "-c", script})[1:]...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	out, err := cmd.CombinedOutput()
@@ -99,8 +104,15 @@ func run(t *testing.T, dir, script string, limits Limits) (string, int, Report) 
 	if err != nil {
 		t.Fatalf("%v; output: %s", err, out)
 	}
+	if canary.Killed() {
+		rep.Outside = append(rep.Outside, "canary killed") // for the test's events
+	}
+	canary.Stop()
 	if left := Processes(p.UID); len(left) > 0 {
 		t.Errorf("processes of uid %d outlived the sandbox: %v", p.UID, left)
+	}
+	if more := Clean(h, p.UID); len(more) > 0 {
+		t.Errorf("Clean(%d) found %q", p.UID, more)
 	}
 	if rep.UID != p.UID {
 		t.Errorf("report for uid %d, want %d", rep.UID, p.UID)
@@ -167,7 +179,7 @@ func TestHostileActs(t *testing.T) {
 		{"leaves processes", `sleep 60 & echo started`, "left 1 processes running"},
 		{"loops forever", `while :; do :; done`, "ran into its CPU time limit"},
 		{"fills a file", `dd if=/dev/zero of=./big bs=1M count=100 2>/dev/null`, "wrote a file past the size limit"},
-		{"kill(-1)", `kill -9 -1; echo after`, "signalled every process it could reach"},
+		{"kill(-1)", `kill -9 -1; echo after`, "canary killed"},
 		{"fills the disk", `for i in 1 2 3 4; do dd if=/dev/zero of=./f$i bs=1M count=6 2>/dev/null; done; true`, "filled the disk of its directory"},
 	}
 	for _, tt := range tests {
@@ -184,19 +196,22 @@ func TestHostileActs(t *testing.T) {
 }
 
 // SIGTERM reaches the code; code that ignores it is killed after the grace,
-// with every process of its uid.
+// with every process of its uid, and a busy loop is named.
 func TestStop(t *testing.T) {
 	h := needHelper(t)
 	dir := box(t, "4m")
-	p := Policy{UID: NewUID(), Writable: []string{dir}, Limits: quick, Grace: time.Second, Report: filepath.Join(t.TempDir(), "r.json")}
-	cmd := exec.Command(h, p.Argv(h, []string{"/bin/sh", "-c", `trap "" TERM; sleep 60 & sleep 60`})[1:]...)
+	limits := quick
+	limits.CPU = time.Minute
+	p := Policy{UID: NewUID(), Writable: []string{dir}, Limits: limits, Grace: time.Second, Report: filepath.Join(t.TempDir(), "r.json")}
+	cmd := exec.Command(h, p.Argv(h, []string{"/bin/sh", "-c", `trap "" TERM; sleep 60 & while :; do :; done`})[1:]...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(10 * time.Second); len(Processes(p.UID)) < 3 && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(10 * time.Second); len(Processes(p.UID)) < 2 && time.Now().Before(deadline); {
 		time.Sleep(20 * time.Millisecond)
 	}
+	time.Sleep(1500 * time.Millisecond) // busy
 	start := time.Now()
 	syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 	cmd.Wait()
@@ -207,8 +222,8 @@ func TestStop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !rep.Stopped {
-		t.Errorf("report %+v: want stopped", rep)
+	if ev := strings.Join(rep.Events(), "; "); !rep.Stopped || !strings.Contains(ev, "kept a CPU busy") {
+		t.Errorf("report %+v, events %q: want stopped, busy", rep, ev)
 	}
 	if left := Processes(p.UID); len(left) > 0 {
 		t.Errorf("processes of uid %d outlived the sandbox: %v", p.UID, left)

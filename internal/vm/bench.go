@@ -50,15 +50,15 @@ type BenchConfig struct {
 func Bench(ctx context.Context, cfg BenchConfig, n int) ([]Boot, error) {
 	share := filepath.Join(cfg.WorkDir, "share")
 	run := filepath.Join(cfg.WorkDir, "run")
-	bin := filepath.Join(share, "bin", "server")
-	for _, d := range []string{filepath.Join(share, "bin"), filepath.Join(share, "info"), filepath.Join(share, "status"), run} {
+	for _, d := range []string{filepath.Join(share, "info"), filepath.Join(share, "status"), run} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, err
 		}
 	}
 	defer os.RemoveAll(share)
 	defer os.RemoveAll(run)
-	if err := copyExecutable(cfg.Server, bin); err != nil {
+	bin, err := ShareBinary(share, cfg.Server)
+	if err != nil {
 		return nil, err
 	}
 	boots := make([]Boot, n)
@@ -147,15 +147,6 @@ func watchFor(path, text string, seen chan<- time.Time, stop <-chan struct{}) {
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
-}
-
-// copyExecutable copies the file at src to dst with mode 0755.
-func copyExecutable(src, dst string) error {
-	b, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(dst, b, 0o755)
 }
 
 // WriteBench prints one line per guest, then, for a single guest, the

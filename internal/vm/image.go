@@ -155,3 +155,28 @@ func tail(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// ShareBinary copies the static binary bin onto the share, as
+// share/bin/HASH-NAME, and returns the copy's path: a guest mounts the share
+// at the same path and runs it (Config.ServerBinary), since the image holds
+// no server. The content hash in the name keeps two builds apart.
+func ShareBinary(share, bin string) (string, error) {
+	b, err := os.ReadFile(bin)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	p := filepath.Join(share, "bin", hex.EncodeToString(sum[:6])+"-"+filepath.Base(bin))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return "", err
+	}
+	// Written aside and renamed: a guest of another run may be reading it.
+	tmp := p + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o755); err != nil {
+		return "", fmt.Errorf("copy %s onto the share: %w", bin, err)
+	}
+	if err := os.Chmod(tmp, 0o755); err != nil { // past the umask
+		return "", err
+	}
+	return p, os.Rename(tmp, p)
+}

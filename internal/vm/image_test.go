@@ -135,3 +135,24 @@ func TestEnsureImageFailure(t *testing.T) {
 		t.Error("a failed build left a cached image")
 	}
 }
+
+// ShareBinary names a copy by its content: the same bytes land at the same
+// path, executable; other bytes elsewhere.
+func TestShareBinary(t *testing.T) {
+	share, src := t.TempDir(), filepath.Join(t.TempDir(), "server")
+	os.WriteFile(src, []byte("one"), 0o700)
+	first, err := ShareBinary(share, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(first); err != nil || st.Mode().Perm() != 0o755 || filepath.Dir(first) != filepath.Join(share, "bin") {
+		t.Errorf("ShareBinary = %s (%v, %v), want an 0755 file in %s/bin", first, st.Mode(), err, share)
+	}
+	if again, _ := ShareBinary(share, src); again != first {
+		t.Errorf("ShareBinary of the same bytes = %s, then %s", first, again)
+	}
+	os.WriteFile(src, []byte("two"), 0o700)
+	if other, _ := ShareBinary(share, src); other == first {
+		t.Errorf("ShareBinary of other bytes = %s, the same path", other)
+	}
+}

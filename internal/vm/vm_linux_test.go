@@ -89,8 +89,7 @@ func newVMEnv(tb testing.TB) *vmEnv {
 		tb.Logf("built the VM image in %.0fs", time.Since(start).Seconds())
 	}
 	env.img, env.shared, env.run = img, tb.TempDir(), tb.TempDir()
-	env.server = filepath.Join(env.shared, "server")
-	if err := copyExecutable(bins[0], env.server); err != nil {
+	if env.server, err = ShareBinary(env.shared, bins[0]); err != nil {
 		tb.Fatal(err)
 	}
 	return env
