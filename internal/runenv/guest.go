@@ -30,24 +30,18 @@ type guest struct {
 
 func (r *Runner) vmRunDir() string { return filepath.Join(r.cfg.Dir, "vm") }
 
-// guestBinary copies bin onto the share once per binary: the image holds no
-// server, and the guest mounts the share at the same path.
+// guestBinary copies bin onto the share once per binary (vm.ShareBinary).
 func (r *Runner) guestBinary(bin string) (string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if p, ok := r.guestBin[bin]; ok {
 		return p, nil
 	}
-	hash, err := hashFile(bin)
-	if err != nil {
-		return "", err
+	p, err := vm.ShareBinary(r.cfg.SharedDir, bin)
+	if err == nil {
+		r.guestBin[bin] = p
 	}
-	p := filepath.Join(r.cfg.SharedDir, "bin", hash+"-"+filepath.Base(bin))
-	if err := copyFile(bin, p, 0o755); err != nil {
-		return "", fmt.Errorf("copy %s onto the share: %w", bin, err)
-	}
-	r.guestBin[bin] = p
-	return p, nil
+	return p, err
 }
 
 // GuestName is the host name of spec's guest: its name, with what a host

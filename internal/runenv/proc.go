@@ -9,14 +9,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/isolab/isolab/internal/engine"
 	"github.com/isolab/isolab/internal/netns"
+	"github.com/isolab/isolab/internal/procfs"
 	"github.com/isolab/isolab/internal/shell"
 )
 
@@ -43,7 +42,7 @@ type Process struct {
 	cmd            *exec.Cmd // nil for one another process started
 	done           chan struct{}
 	code           int
-	stdout, output capped
+	stdout, output shell.Capped
 	captured       bool
 
 	doneOnce sync.Once
@@ -71,9 +70,8 @@ func (r *Runner) StartProcess(ctx context.Context, ps ProcessSpec) (*Process, er
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if ps.Capture {
-		lw := &lockedFile{f: log}
-		cmd.Stdout = io.MultiWriter(&p.stdout, &p.output, lw)
-		cmd.Stderr = io.MultiWriter(&p.output, lw)
+		streams := shell.Serialized(io.MultiWriter(&p.stdout, &p.output, log), io.MultiWriter(&p.output, log))
+		cmd.Stdout, cmd.Stderr = streams[0], streams[1]
 		cmd.WaitDelay = 2 * time.Second // a grandchild holding the pipes costs no more
 	} else {
 		cmd.Stdout, cmd.Stderr = log, log
@@ -279,64 +277,27 @@ func logOutput(path string) string {
 // alive reports whether pid runs exe and has not exited (a zombie counts as
 // exited): a pid from an old handle may have been reused by another program.
 func alive(pid int, exe string) bool {
-	if pid <= 0 {
+	argv := procfs.Cmdline(pid)
+	if !procfs.Live(pid) || len(argv) == 0 {
 		return false
 	}
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	if i := bytes.LastIndexByte(stat, ')'); i > 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
-		return false
-	}
-	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-	if err != nil {
-		return false
-	}
-	argv0, _, _ := strings.Cut(string(cmdline), "\x00")
-	return exe == "" || argv0 == exe || filepath.Base(argv0) == filepath.Base(exe)
+	return exe == "" || argv[0] == exe || filepath.Base(argv[0]) == filepath.Base(exe)
 }
 
 // sessionTicks is the CPU time, in clock ticks, of every process in pid's
 // session: a server and what it started.
 func sessionTicks(pid int) int64 {
-	sid := statField(pid, 6)
-	if sid <= 0 {
+	st, err := procfs.ReadStat(pid)
+	if err != nil {
 		return -1
 	}
 	var total int64
-	procs, _ := os.ReadDir("/proc")
-	for _, d := range procs {
-		p, err := strconv.Atoi(d.Name())
-		if err != nil || statField(p, 6) != sid {
-			continue
+	for _, p := range procfs.PIDs() {
+		if s, err := procfs.ReadStat(p); err == nil && s.Session == st.Session {
+			total += s.UTime + s.STime
 		}
-		total += statField(p, 14) + statField(p, 15)
 	}
 	return total
-}
-
-// statField returns field n (1-based, as proc(5) counts) of /proc/PID/stat,
-// or -1.
-func statField(pid, n int) int64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return -1
-	}
-	// "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return -1
-	}
-	f := strings.Fields(string(b[i+1:])) // from field 3 on
-	if n-3 >= len(f) || n < 3 {
-		return -1
-	}
-	v, err := strconv.ParseInt(f[n-3], 10, 64)
-	if err != nil {
-		return -1
-	}
-	return v
 }
 
 func exitCode(err error) int {
@@ -351,39 +312,4 @@ func exitCode(err error) int {
 		return ee.ExitCode()
 	}
 	return -1
-}
-
-// capped keeps the first 64 KiB written to it.
-type capped struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-const capBytes = 64 << 10
-
-func (c *capped) Write(b []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if room := capBytes - c.buf.Len(); room > 0 {
-		c.buf.Write(b[:min(len(b), room)])
-	}
-	return len(b), nil
-}
-
-func (c *capped) String() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.buf.String()
-}
-
-// lockedFile serializes a process's two output streams into its log.
-type lockedFile struct {
-	mu sync.Mutex
-	f  *os.File
-}
-
-func (l *lockedFile) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.f.Write(b)
 }

@@ -118,3 +118,25 @@ func Installed(k Kind) error {
 	}
 	return nil
 }
+
+// ContainerEngine is the engine that runs Docker and Podman servers: name
+// when it is set (docker or podman: a user's LAB_ENGINE), else Docker when
+// it is installed, dockerd included (a run starts a dockerd of its own),
+// else Podman.
+func ContainerEngine(name string) (Kind, error) {
+	switch k := Kind(name); k {
+	case "":
+	case Docker, Podman:
+		return k, Installed(k)
+	default:
+		return "", fmt.Errorf("container engine %q: want docker or podman", name)
+	}
+	docker := Installed(Docker)
+	if docker == nil {
+		return Docker, nil
+	}
+	if Installed(Podman) == nil {
+		return Podman, nil
+	}
+	return "", fmt.Errorf("no container engine: %w (or: apt-get install podman)", docker)
+}

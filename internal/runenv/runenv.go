@@ -2,8 +2,6 @@ package runenv
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,9 +30,6 @@ const (
 	Apptainer Kind = "apptainer" // an Apptainer container: a process, as Apptainer keeps no daemon
 	VM        Kind = "vm"        // a QEMU guest
 )
-
-// oci reports whether k is run by an OCI engine's daemon or container list.
-func (k Kind) oci() bool { return k == Docker || k == Podman }
 
 // Namespace settings of a Spec, as internal/engine spells them.
 const (
@@ -152,6 +147,10 @@ type Server interface {
 	// running asks the kernel, engine or QEMU whether it still runs.
 	running() bool
 }
+
+// Running asks the kernel, the engine or QEMU whether s still runs, at
+// once: for a Server attached from a handle, whose Done follows only later.
+func Running(s Server) bool { return s.running() }
 
 // Handle is a started server as plain data, for a state file.
 type Handle struct {
@@ -285,20 +284,6 @@ func (r *Runner) engineFor(k Kind) (*engine.Engine, error) {
 	}
 	e.Log = r.cfg.Log
 	return e, nil
-}
-
-// hashFile returns the first 12 hex digits of the SHA-256 of a file.
-func hashFile(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil))[:12], nil
 }
 
 // copyFile copies src to dst with mode.

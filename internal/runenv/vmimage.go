@@ -3,6 +3,7 @@ package runenv
 import (
 	"context"
 	"io"
+	"path/filepath"
 
 	"github.com/isolab/isolab/internal/vm"
 )
@@ -11,13 +12,12 @@ import (
 // system, built by scripts/vm-image.sh (see internal/vm).
 type VMImage = vm.Image
 
-// VMImageConfig says how to build a guest image and where to keep it.
-type VMImageConfig = vm.ImageConfig
-
-// EnsureVMImage returns the guest image cfg describes, building it first when
-// its recipe changed (vm.EnsureImage); built says whether it did.
-func EnsureVMImage(ctx context.Context, cfg VMImageConfig) (img VMImage, built bool, err error) {
-	return vm.EnsureImage(ctx, cfg)
+// EnsureVMImage returns the guest image of the tree at root, with init (its
+// static lab-init) as the guests' PID 1, cached in dir: built first when its
+// recipe changed (vm.EnsureImage), which built says; the build's output goes
+// to log. The build needs Debian's mirror: run it outside a lab's namespace.
+func EnsureVMImage(ctx context.Context, root, init, dir string, log io.Writer) (img VMImage, built bool, err error) {
+	return vm.EnsureImage(ctx, vm.ImageConfig{Script: filepath.Join(root, "scripts", "vm-image.sh"), Init: init, Dir: dir, Log: log})
 }
 
 // BenchVM boots one guest alone, then guests at once, each running server,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/isolab/isolab/internal/infofile"
@@ -31,23 +30,23 @@ func WaitInfo(ctx context.Context, s Server, file string, stall time.Duration) (
 		if err := g.waitReady(ctx, file); err != nil {
 			return infofile.Info{}, fmt.Errorf("%s: %w", s.Name(), err)
 		}
-		return readInfo(file)
+		return infofile.Read(file)
 	}
 	last, progress := s.progress(), time.Now()
 	checked := time.Now()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if info, err := readInfo(file); err == nil {
+		if info, err := infofile.Read(file); err == nil {
 			return info, nil
 		}
 		select {
 		case <-s.Done():
-			if info, err := readInfo(file); err == nil {
+			if info, err := infofile.Read(file); err == nil {
 				return info, nil // written just before it exited
 			}
 			return infofile.Info{}, fmt.Errorf("%s exited %d before writing its info file %s; it printed:\n%s",
-				s.Name(), s.ExitCode(), file, indentTail(s.Output()))
+				s.Name(), s.ExitCode(), file, shell.Indent(shell.Tail(s.Output(), 15)))
 		case <-ctx.Done():
 			return infofile.Info{}, fmt.Errorf("%s: %w", s.Name(), ctx.Err())
 		case <-tick.C:
@@ -62,23 +61,7 @@ func WaitInfo(ctx context.Context, s Server, file string, stall time.Duration) (
 		}
 		if idle := time.Since(progress); idle > stall {
 			return infofile.Info{}, fmt.Errorf("%s wrote no info file %s and made no progress for %s (it runs, but uses no CPU time): %w; it printed:\n%s",
-				s.Name(), file, idle.Round(time.Second), os.ErrDeadlineExceeded, indentTail(s.Output()))
+				s.Name(), file, idle.Round(time.Second), os.ErrDeadlineExceeded, shell.Indent(shell.Tail(s.Output(), 15)))
 		}
 	}
-}
-
-func readInfo(path string) (infofile.Info, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return infofile.Info{}, err
-	}
-	return infofile.Parse(b)
-}
-
-func indentTail(s string) string {
-	t := shell.Tail(s, 15)
-	if t == "" {
-		return "  (nothing)"
-	}
-	return "  " + strings.ReplaceAll(t, "\n", "\n  ")
 }
