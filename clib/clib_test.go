@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/isolab/isolab/internal/conformance"
 	"github.com/isolab/isolab/internal/infofile"
 	"github.com/isolab/isolab/internal/leakcheck"
 	"github.com/isolab/isolab/internal/shm"
+	"github.com/isolab/isolab/internal/submission"
 	"github.com/isolab/isolab/internal/testnet"
 )
 
@@ -57,7 +57,7 @@ func TestIntegrationCABI(t *testing.T) {
 	root, _ := filepath.Abs("..")
 	dir := t.TempDir()
 	lib := filepath.Join(dir, "lib")
-	if err := conformance.BuildCLib(ctx, root, lib); err != nil {
+	if err := submission.BuildCLib(ctx, root, lib); err != nil {
 		t.Fatalf("BuildCLib: %v", err)
 	}
 	for _, h := range []string{"globals.h", "server.h", "client.h", "libserver.a", "libclient.a"} {

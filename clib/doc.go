@@ -2,7 +2,7 @@
 // the course's C++ API: built with -buildmode=c-archive and joined with the C++
 // shims in cxx/ (which convert std::string and std::vector and call the
 // exports declared in capi.h), it becomes libserver.a and libclient.a behind
-// the exercise's headers in include/. internal/conformance.BuildCLib does that;
+// the exercise's headers in include/. internal/submission.BuildCLib does that;
 // the Go state of each server and client entry lives behind a cgo handle.
 //
 // The course API has no parameter for the server's address or the timeouts, so
