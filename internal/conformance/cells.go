@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/isolab/isolab/internal/infofile"
 	"github.com/isolab/isolab/internal/report"
 	"github.com/isolab/isolab/internal/shm"
 )
@@ -24,57 +25,105 @@ func (e *envRun) allRows(server, client string, checks []string, o Outcome, deta
 
 func harnessError(err error) string { return "harness: " + err.Error() }
 
+// blame names the code of a cell that is not isolab's.
+func blame(s, c side) string {
+	switch {
+	case s.untrusted && c.untrusted && s.name == c.name:
+		return s.name
+	case s.untrusted && c.untrusted:
+		return s.name + " server or " + c.name + " client"
+	case s.untrusted:
+		return s.name + " server"
+	}
+	return c.name + " client"
+}
+
+// unbuilt says which program of a trial did not build, or "".
+func unbuilt(s, c *side) string {
+	switch {
+	case s != nil && s.server == "":
+		return s.name + "'s server did not build (see the build's rows)"
+	case c != nil && c.client == "":
+		return c.name + "'s client did not build (see the build's rows)"
+	}
+	return ""
+}
+
+// trialSpec names a trial and what its rows are about.
+type trialSpec struct {
+	name           string   // its files and logs are named after it
+	server, client string   // its rows'
+	checks         []string // the checks it makes, for the rows of a trial that cannot run
+	untrusted      bool     // code that is not isolab's runs in it: in the sandbox
+	blame          string   // names that code, in its sandbox row
+	unbuilt        string   // why it cannot run: a program of it did not build
+}
+
+// runTrial runs one trial with f: every check is skipped when a program of
+// it did not build, and fails when the harness cannot prepare it. The
+// trial's sandbox row follows f's rows, then a progress line.
+func (e *envRun) runTrial(t trialSpec, f func(sc *trial) []Row) []Row {
+	if t.unbuilt != "" {
+		return e.allRows(t.server, t.client, t.checks, Skip, t.unbuilt)
+	}
+	start := time.Now()
+	sc, err := e.newTrial(t.name, t.untrusted)
+	if err != nil {
+		return e.allRows(t.server, t.client, t.checks, Fail, harnessError(err))
+	}
+	defer sc.close()
+	rows := append(f(sc), sc.sandboxed(t.server, t.client, t.blame)...)
+	e.logf("%s: %s (%s)", e.env, sc.name, time.Since(start).Round(10*time.Millisecond))
+	return rows
+}
+
 // cell runs one cell of the cross matrix: two servers of side s in the
 // environment, plus three of the harness's endpoints on the client's side (one
 // reached by shared memory only, one by its socket only, one by neither), so
 // that every class occurs; then side c's client reads the info directory.
 func (e *envRun) cell(ctx context.Context, s, c side) []Row {
-	checks := []string{CheckFiveLines, CheckCounts, CheckExits, CheckLeaks}
-	start := time.Now()
-	sc, err := e.newTrial("cell-" + s.name + "-server-" + c.name + "-client")
-	if err != nil {
-		return e.allRows(s.name, c.name, checks, Fail, harnessError(err))
-	}
-	defer sc.close()
-	servers := []*srv{
-		sc.startServer(ctx, s, "s1", "s1shm", "s1sock"),
-		sc.startServer(ctx, s, "s2", "s2shm", "s2sock"),
-	}
-	err = errors.Join(
-		sc.fakeShmOnly("x1-shm-only", "xshm"),
-		sc.fakeSockOnly("x2-socket-only", "xsock"),
-		sc.fakeNone("x3-no-server"),
-	)
-	if err != nil {
-		return e.allRows(s.name, c.name, checks, Fail, harnessError(err))
-	}
-	sc.waitReady(ctx, servers...)
-	cl := sc.runClient(ctx, c, cellDeadline)
-	sc.finish(ctx, servers...)
-	sc.stopFakes()
-	leaks := sc.leaks()
-
-	want := e.expected(servers)
-	var rows []Row
-	switch d := compareReport(want, cl.stdout); {
-	case cl.err != nil:
-		rows = append(rows, e.row(s.name, c.name, CheckFiveLines, Fail, cl.err.Error()))
-	case d != "":
-		if cl.killed {
-			d = fmt.Sprintf("killed after %s; %s", cl.took.Round(time.Second), d)
+	t := trialSpec{name: "cell-" + s.name + "-server-" + c.name + "-client", server: s.name, client: c.name,
+		checks:    []string{CheckFiveLines, CheckCounts, CheckExits, CheckLeaks},
+		untrusted: s.untrusted || c.untrusted, blame: blame(s, c), unbuilt: unbuilt(&s, &c)}
+	return e.runTrial(t, func(sc *trial) []Row {
+		servers := []*srv{
+			sc.startServer(ctx, s, "s1", "s1shm", "s1sock"),
+			sc.startServer(ctx, s, "s2", "s2shm", "s2sock"),
 		}
-		rows = append(rows, e.row(s.name, c.name, CheckFiveLines, Fail, d))
-	default:
-		rows = append(rows, e.row(s.name, c.name, CheckFiveLines, Pass, ""))
-	}
-	o, d := countsCheck(cl.stdout)
-	rows = append(rows, e.row(s.name, c.name, CheckCounts, o, d))
-	o, d = outcomeOf(exits(&cl, servers))
-	rows = append(rows, e.row(s.name, c.name, CheckExits, o, d))
-	o, d = outcomeOf(leaks)
-	rows = append(rows, e.row(s.name, c.name, CheckLeaks, o, d))
-	e.logf("%s: %s (%s)", e.env, sc.name, time.Since(start).Round(10*time.Millisecond))
-	return rows
+		err := errors.Join(
+			sc.fakeShmOnly("x1-shm-only", "xshm"),
+			sc.fakeSockOnly("x2-socket-only", "xsock"),
+			sc.fakeNone("x3-no-server"),
+		)
+		if err != nil {
+			return e.allRows(s.name, c.name, t.checks, Fail, harnessError(err))
+		}
+		sc.waitReady(ctx, servers...)
+		cl := sc.runClient(ctx, c, cellDeadline)
+		sc.finish(ctx, servers...)
+		sc.stopFakes()
+		leaks := sc.leaks()
+
+		row := func(check string, o Outcome, detail string) Row { return e.row(s.name, c.name, check, o, detail) }
+		var rows []Row
+		switch d := compareReport(e.expected(servers), cl.stdout); {
+		case cl.err != nil:
+			rows = append(rows, row(CheckFiveLines, Fail, cl.err.Error()))
+		case d != "":
+			if cl.killed {
+				d = fmt.Sprintf("killed after %s; %s", cl.took.Round(time.Second), d)
+			}
+			rows = append(rows, row(CheckFiveLines, Fail, d))
+		default:
+			rows = append(rows, row(CheckFiveLines, Pass, ""))
+		}
+		o, d := countsCheck(cl.stdout)
+		rows = append(rows, row(CheckCounts, o, d))
+		o, d = outcomeOf(exits(&cl, servers))
+		rows = append(rows, row(CheckExits, o, d))
+		o, d = outcomeOf(leaks)
+		return append(rows, row(CheckLeaks, o, d))
+	})
 }
 
 // expected is the report of a cell: the servers, of this environment's class,
@@ -107,35 +156,31 @@ func (e *envRun) lateProbe(ctx context.Context, s side) []Row {
 	if !e.sess.Socket {
 		return e.allRows(s.name, client, checks, Skip, noSock)
 	}
-	start := time.Now()
-	sc, err := e.newTrial("late-" + s.name + "-server")
-	if err != nil {
-		return e.allRows(s.name, client, checks, Fail, harnessError(err))
-	}
-	defer sc.close()
-	v := sc.startServer(ctx, s, "p1", "p1shm", "p1sock")
-	sc.waitReady(ctx, v)
-	row := func(check string, o Outcome, detail string) Row { return e.row(s.name, client, check, o, detail) }
-	var rows []Row
-	if v.startErr != nil {
-		rows = append(rows,
-			row(CheckSocketClosed, Skip, "the server did not start"),
-			row(CheckLateAttach, Skip, "the server did not start"),
-			row(CheckMessages, Skip, "the server did not start"))
-	} else {
-		rows = e.lateRead(ctx, sc, v, row)
-	}
-	sc.finish(ctx, v)
-	o, d := outcomeOf(exits(nil, []*srv{v}))
-	rows = append(rows, row(CheckExits, o, d))
-	o, d = outcomeOf(sc.leaks())
-	rows = append(rows, row(CheckLeaks, o, d))
-	e.logf("%s: %s (%s)", e.env, sc.name, time.Since(start).Round(10*time.Millisecond))
-	return rows
+	t := trialSpec{name: "late-" + s.name + "-server", server: s.name, client: client, checks: checks,
+		untrusted: s.untrusted, blame: s.name + " server", unbuilt: unbuilt(&s, nil)}
+	return e.runTrial(t, func(sc *trial) []Row {
+		v := sc.startServer(ctx, s, "p1", "p1shm", "p1sock")
+		sc.waitReady(ctx, v)
+		row := func(check string, o Outcome, detail string) Row { return e.row(s.name, client, check, o, detail) }
+		var rows []Row
+		if v.startErr != nil {
+			rows = append(rows,
+				row(CheckSocketClosed, Skip, "the server did not start"),
+				row(CheckLateAttach, Skip, "the server did not start"),
+				row(CheckMessages, Skip, "the server did not start"))
+		} else {
+			rows = e.lateRead(ctx, sc, v, row)
+		}
+		sc.finish(ctx, v)
+		o, d := outcomeOf(exits(nil, []*srv{v}))
+		rows = append(rows, row(CheckExits, o, d))
+		o, d = outcomeOf(sc.leaks())
+		return append(rows, row(CheckLeaks, o, d))
+	})
 }
 
 func (e *envRun) lateRead(ctx context.Context, sc *trial, v *srv, row func(string, Outcome, string) Row) []Row {
-	info, err := readInfo(v.file)
+	info, err := infofile.Read(v.file)
 	if err != nil {
 		return []Row{
 			row(CheckSocketClosed, Fail, "its info file: "+err.Error()),
@@ -177,7 +222,7 @@ func (e *envRun) lateRead(ctx context.Context, sc *trial, v *srv, row func(strin
 		case <-time.After(lateDelay):
 		case <-ctx.Done():
 		}
-		text, err := readSegment(v.key)
+		text, err := shm.Read(v.key)
 		if err != nil {
 			rows = append(rows, row(CheckLateAttach, Fail, fmt.Sprintf(
 				"segment %s gone %s after the connection ended (%v): a client that attaches after reading the sockets finds nothing", v.key, lateDelay, err)))
@@ -216,90 +261,92 @@ func (e *envRun) staleProbe(ctx context.Context, s side) []Row {
 	case !e.sess.Socket:
 		return []Row{e.row(s.name, client, CheckNUL, Skip, noSock)}
 	}
-	start := time.Now()
-	row := func(o Outcome, detail string) []Row { return []Row{e.row(s.name, client, CheckNUL, o, detail)} }
-	sc, err := e.newTrial("stale-" + s.name + "-server")
-	if err != nil {
-		return row(Fail, harnessError(err))
-	}
-	defer sc.close()
-	defer func() { e.logf("%s: %s (%s)", e.env, sc.name, time.Since(start).Round(10*time.Millisecond)) }()
+	t := trialSpec{name: "stale-" + s.name + "-server", server: s.name, client: client, checks: []string{CheckNUL},
+		untrusted: s.untrusted, blame: s.name + " server", unbuilt: unbuilt(&s, nil)}
+	return e.runTrial(t, func(sc *trial) []Row {
+		o, d := e.stale(ctx, sc, s)
+		return []Row{e.row(s.name, client, CheckNUL, o, d)}
+	})
+}
+
+// stale leaves a crashed run's segment on a key, starts side s's server
+// on the same key and reads what it wrote.
+func (e *envRun) stale(ctx context.Context, sc *trial, s side) (Outcome, string) {
 	path, proj, key, err := sc.shmPath("p2", "p2")
 	if err != nil {
-		return row(Fail, harnessError(err))
+		return Fail, harnessError(err)
 	}
 	crashedInfo := filepath.Join(sc.dir, "crashed")
-	if err := os.MkdirAll(crashedInfo, 0o755); err != nil {
-		return row(Fail, harnessError(err))
+	if err := errors.Join(os.MkdirAll(crashedInfo, 0o755), os.Chmod(crashedInfo, 0o777|os.ModeSticky)); err != nil {
+		return Fail, harnessError(err)
 	}
-	crashed := sc.startServerAt(ctx, e.sides[0], "p2", path, proj, key, crashedInfo, staleText, "crashed")
+	// isolab's, as this process's child: it is gone (not a zombie) once
+	// killed, as a crashed server is by its next start.
+	crashed := sc.startServerAt(ctx, e.sides[0], "p2", path, proj, key, crashedInfo, staleText, "crashed", 0)
 	sc.waitReady(ctx, crashed)
 	if crashed.startErr != nil {
-		return row(Skip, fmt.Sprintf("could not leave a stale segment: %v", crashed.startErr))
+		return Skip, fmt.Sprintf("could not leave a stale segment: %v", crashed.startErr)
 	}
 	crashed.proc.Kill()
 	os.RemoveAll(crashedInfo)
-	if _, err := shm.Lookup(key); err != nil {
-		return row(Skip, fmt.Sprintf("could not leave a stale segment: %v", err))
+	id, err := shm.Lookup(key)
+	if err != nil {
+		return Skip, fmt.Sprintf("could not leave a stale segment: %v", err)
 	}
-
-	v := sc.startServerAt(ctx, s, "p2", path, proj, key, sc.info, "p2shm", "p2sock")
-	sc.waitReady(ctx, v)
-	if v.startErr != nil {
-		return row(Skip, fmt.Sprintf("the server did not start over the segment a crashed run left (%v): cannot tell", v.startErr))
-	}
-	text, serr := readSegment(key)
-	if info, err := readInfo(v.file); err == nil { // let it finish
-		if c, err := sc.dial(info, connectBound); err == nil {
-			readMessage(c, connectBound, 200*time.Millisecond)
-			c.Close()
+	if sc.uid != 0 { // left by the same user as the server under test
+		if err := shm.Chown(id, sc.uid, sc.uid); err != nil {
+			return Fail, harnessError(err)
 		}
 	}
+
+	v := sc.startServerAt(ctx, s, "p2", path, proj, key, sc.info, "p2shm", "p2sock", sc.uid)
+	sc.waitReady(ctx, v)
+	if v.startErr != nil {
+		return Skip, fmt.Sprintf("the server did not start over the segment a crashed run left (%v): cannot tell", v.startErr)
+	}
+	text, serr := shm.Read(key)
+	sc.drain(v) // let it finish
 	sc.finish(ctx, v)
 	switch {
 	case serr != nil:
-		return row(Fail, fmt.Sprintf("could not read segment %s: %v", key, serr))
+		return Fail, fmt.Sprintf("could not read segment %s: %v", key, serr)
 	case text == v.shmMsg:
-		return row(Pass, "")
+		return Pass, ""
 	case strings.HasPrefix(text, v.shmMsg):
-		return row(Fail, fmt.Sprintf("read %q over an earlier run's segment: no NUL after the message, so a reader sees what was there before",
-			trunc(text, 40)))
+		return Fail, fmt.Sprintf("read %q over an earlier run's segment: no NUL after the message, so a reader sees what was there before", trunc(text, 40))
 	}
-	return row(Fail, fmt.Sprintf("read %q, want %q", trunc(text, 40), v.shmMsg))
+	return Fail, fmt.Sprintf("read %q, want %q", trunc(text, 40), v.shmMsg)
 }
 
 // hangProbe runs side c's client against one server whose connect hangs.
 func (e *envRun) hangProbe(ctx context.Context, c side) []Row {
 	const server = "hang"
-	checks := []string{CheckConnectBound, CheckLeaks}
-	start := time.Now()
-	sc, err := e.newTrial("hang-" + c.name + "-client")
-	if err != nil {
-		return e.allRows(server, c.name, checks, Fail, harnessError(err))
-	}
-	defer sc.close()
-	if err := sc.fakeHang("h1"); err != nil {
-		return e.allRows(server, c.name, checks, Fail, harnessError(err))
-	}
-	bound := connectBound + connectSlack
-	cl := sc.runClient(ctx, c, bound)
-	sc.stopFakes()
-	var rows []Row
-	switch {
-	case cl.err != nil:
-		rows = append(rows, e.row(server, c.name, CheckConnectBound, Fail, cl.err.Error()))
-	case cl.killed:
-		rows = append(rows, e.row(server, c.name, CheckConnectBound, Fail, fmt.Sprintf(
-			"still running %s after it started, killed: its connect to a server whose SYNs go unanswered is not bounded (select before a blocking connect bounds nothing)", bound)))
-	default:
-		d := fmt.Sprintf("finished in %s", cl.took.Round(100*time.Millisecond))
-		if cl.code != 0 {
-			d += fmt.Sprintf(", exit %d: %s", cl.code, lastLine(cl.stderr))
+	t := trialSpec{name: "hang-" + c.name + "-client", server: server, client: c.name,
+		checks:    []string{CheckConnectBound, CheckLeaks},
+		untrusted: c.untrusted, blame: c.name + " client", unbuilt: unbuilt(nil, &c)}
+	return e.runTrial(t, func(sc *trial) []Row {
+		if err := sc.fakeHang("h1"); err != nil {
+			return e.allRows(server, c.name, t.checks, Fail, harnessError(err))
 		}
-		rows = append(rows, e.row(server, c.name, CheckConnectBound, Pass, d))
-	}
-	o, d := outcomeOf(sc.leaks())
-	rows = append(rows, e.row(server, c.name, CheckLeaks, o, d))
-	e.logf("%s: %s (%s)", e.env, sc.name, time.Since(start).Round(10*time.Millisecond))
-	return rows
+		bound := connectBound + connectSlack
+		cl := sc.runClient(ctx, c, bound)
+		sc.stopFakes()
+		row := func(check string, o Outcome, detail string) Row { return e.row(server, c.name, check, o, detail) }
+		var rows []Row
+		switch {
+		case cl.err != nil:
+			rows = append(rows, row(CheckConnectBound, Fail, cl.err.Error()))
+		case cl.killed:
+			rows = append(rows, row(CheckConnectBound, Fail, fmt.Sprintf(
+				"still running %s after it started, killed: its connect to a server whose SYNs go unanswered is not bounded (select before a blocking connect bounds nothing)", bound)))
+		default:
+			d := fmt.Sprintf("finished in %s", cl.took.Round(100*time.Millisecond))
+			if cl.code != 0 {
+				d += fmt.Sprintf(", exit %d: %s", cl.code, lastLine(cl.stderr))
+			}
+			rows = append(rows, row(CheckConnectBound, Pass, d))
+		}
+		o, d := outcomeOf(sc.leaks())
+		return append(rows, row(CheckLeaks, o, d))
+	})
 }

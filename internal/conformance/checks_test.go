@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/isolab/isolab/internal/report"
+	"github.com/isolab/isolab/internal/runenv"
 )
 
 func TestCompareReport(t *testing.T) {
@@ -75,5 +76,22 @@ func TestTable(t *testing.T) {
 	}
 	if (&Table{Rows: []Row{{Outcome: Pass}, {Outcome: Skip}}}).Err() != nil {
 		t.Error("Err() of a table without failures is not nil")
+	}
+}
+
+func TestReach(t *testing.T) {
+	tests := []struct {
+		kind        runenv.Kind
+		shm, socket bool
+	}{
+		{runenv.Host, true, true},
+		{runenv.Docker, false, true},
+		{runenv.Podman, false, true},
+		{runenv.VM, false, false},
+	}
+	for _, tt := range tests {
+		if shm, socket := reach(tt.kind); shm != tt.shm || socket != tt.socket {
+			t.Errorf("reach(%s) = %v, %v, want %v, %v", tt.kind, shm, socket, tt.shm, tt.socket)
+		}
 	}
 }

@@ -1,31 +1,29 @@
-// Package conformance checks an implementation of the course's C++ exercise
-// against isolab. BuildCLib makes isolab itself such an implementation
-// (libserver.a, libclient.a and the course headers, from the Go packages and the
-// shims in clib/). Run builds another implementation with the adapter mains in
-// conformance/cxx, which give it isolab's command line, then runs the cross
-// matrix in each environment (their server with isolab's client, isolab's
-// server with their client, theirs with theirs, isolab's with isolab's as the
-// control) and checks the known pitfalls by name. The result is a Table; any
-// failed check makes Table.Err non-nil.
+// Package conformance checks implementations of the course's C++ exercise
+// against isolab and against each other. An implementation comes as the
+// course hands it in (ex5.tar, or a directory with a Makefile) or as sources
+// or archives; internal/submission builds it, its code in the sandbox.
+// Run crosses one implementation with isolab, Cross every implementation of
+// a directory with every other and with isolab: in each environment, every
+// server against every client in a cell of two servers plus three of the
+// harness's own endpoints, then probes of each server (a late client, a
+// crashed run's segment) and each client (a connect that hangs), with each
+// known pitfall a named check. The result is a Table; any failed check makes
+// Table.Err non-nil, and internal/grading renders it.
 //
-// Environments plug in through Env. HostEnv runs every server and client of a
-// run inside one network namespace of its own with only loopback up, sharing the
-// host's System V IPC and files, so that no implementation can reach, or bind,
-// anything but 127.0.0.0/8, whatever address it picks. ContainerEnv runs each
-// server in a least-privileged Docker or Podman container (own IPC namespace,
-// the engine's bridge) and the clients in this process's network namespace,
-// which must have no default route (scripts/netns-run --dockerd). VMEnv runs
-// each server in a QEMU guest of its own, booted from the lab's cached image,
-// with the server binary taken from the share (class VM). By default Run uses
-// all three: the containers when an engine answers, the VM when QEMU and the
-// image are there.
+// Each environment is a Session over internal/runenv, in one network
+// namespace of the run's own (internal/labnet: loopback and the engines'
+// bridges, no route off the machine), where the clients run too: the host
+// (its System V IPC and files shared), a Docker or Podman container (IPC of
+// its own, the engine's bridge), a QEMU guest (class VM, its server taken
+// from the share). Code that is not isolab's runs as a fresh uid in the
+// sandbox (internal/sandbox) on a bounded disk; in a container, as that uid
+// with the same limits. What it tried that the sandbox stopped, and what it
+// left, is the "kept to its sandbox" check.
 //
 // Environment variables it reads:
 //
-//	CXX         the C++ compiler (default g++)
-//	GOROOT      where to find the go command that builds isolab (default: go on $PATH)
-//	LAB_ENGINE  docker or podman for the container environment (engine.Detect)
-//	LAB_DIR     the lab's directory, whose vm/image the VM environment boots (default Root/lab)
-//	LAB_ACCEL   auto, kvm or tcg for the VM environment (read by internal/vm)
-//	DOCKER_HOST read by the docker client it runs
+//	LAB_ENGINE  docker or podman for the container column (default: Docker when installed, else Podman)
+//	LAB_DIR     the lab's directory, whose vm/image the VM column boots (default Root/lab)
+//	CXX         the C++ compiler of submissions without a Makefile (default g++; read by internal/submission)
+//	LAB_ACCEL, LAB_VM_BOOTS, LAB_VM_STALL  read by internal/vm for the guests
 package conformance

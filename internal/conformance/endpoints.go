@@ -2,7 +2,6 @@ package conformance
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -66,21 +65,6 @@ func readMessage(c net.Conn, first, after time.Duration) message {
 	return m
 }
 
-// readSegment attaches the segment with key read-only, as a client does, and
-// returns its text up to the first NUL (or all of it).
-func readSegment(key shm.Key) (string, error) {
-	id, err := shm.Lookup(key)
-	if err != nil {
-		return "", err
-	}
-	seg, err := shm.Attach(id, true)
-	if err != nil {
-		return "", err
-	}
-	text := shm.Message(seg)
-	return text, shm.Detach(seg)
-}
-
 // fakeInfo writes an info file for one of the harness's endpoints.
 func (sc *trial) fakeInfo(name string, port int, path string, proj int) error {
 	_, err := infofile.Write(sc.info, name, infofile.Info{IP: loopback, Port: port, ShmPath: path, ProjID: proj})
@@ -102,6 +86,11 @@ func (sc *trial) fakeShmOnly(name, msg string) error {
 		return err
 	}
 	sc.fakeIDs = append(sc.fakeIDs, id)
+	if sc.uid != 0 { // as if the trial's user had made it
+		if err := shm.Chown(id, sc.uid, sc.uid); err != nil {
+			return err
+		}
+	}
 	seg, err := shm.Attach(id, false)
 	if err != nil {
 		return err
@@ -162,42 +151,21 @@ func (sc *trial) fakeNone(name string) error {
 	return sc.fakeInfo(name, port, path, proj)
 }
 
-// fakeHang is a server whose connect hangs: a listener on 127.0.0.1 with
-// backlog 0 whose accept queue the harness fills, so that the kernel drops
-// every new SYN and a connect neither succeeds nor fails until its caller's
-// timeout. Its ftok pathname has no segment.
+// fakeHang is a server whose connect hangs (sock.FullListener), where the
+// client runs. Its ftok pathname has no segment.
 func (sc *trial) fakeHang(name string) error {
 	path, proj, _, err := sc.shmPath(name, name+" (no segment: the client made it)")
 	if err != nil {
 		return err
 	}
-	var fds []int
-	sc.closers = append(sc.closers, func() {
-		for _, fd := range fds {
-			sock.Close(fd)
-		}
-	})
 	var port int
 	err = sc.e.sess.Do(func() error {
-		lfd, err := sock.Listen(loopback, 0, 0)
-		if err != nil {
-			return err
+		p, closeAll, err := sock.FullListener(loopback)
+		if err == nil {
+			port = p
+			sc.closers = append(sc.closers, closeAll)
 		}
-		fds = append(fds, lfd)
-		if port, err = sock.BoundPort(lfd); err != nil {
-			return err
-		}
-		for range 8 {
-			c, err := sock.Connect(loopback, port, 200*time.Millisecond)
-			if errors.Is(err, sock.ErrTimedOut) {
-				return nil
-			}
-			if err != nil {
-				return fmt.Errorf("fill the accept queue of 127.0.0.1:%d: %w", port, err)
-			}
-			fds = append(fds, c)
-		}
-		return fmt.Errorf("the accept queue of 127.0.0.1:%d (backlog 0) never filled", port)
+		return err
 	})
 	if err != nil {
 		return err

@@ -2,12 +2,10 @@ package conformance
 
 import (
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,63 +14,6 @@ import (
 	"github.com/isolab/isolab/internal/runenv"
 	"github.com/isolab/isolab/internal/shm"
 )
-
-func build(t *testing.T) {
-	t.Helper()
-	shared.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		shared.dir, shared.err = os.MkdirTemp("", "isolab-conformance-test-")
-		if shared.err != nil {
-			return
-		}
-		var wg sync.WaitGroup
-		var errOurs, errClib error
-		wg.Go(func() {
-			shared.server, shared.client, errOurs = BuildOurs(ctx, root, filepath.Join(shared.dir, "bin"))
-		})
-		wg.Go(func() {
-			shared.clib = filepath.Join(shared.dir, "clib")
-			errClib = BuildCLib(ctx, root, shared.clib)
-		})
-		wg.Wait()
-		shared.err = errors.Join(errOurs, errClib)
-	})
-	if shared.err != nil {
-		t.Fatal(shared.err)
-	}
-}
-
-// builtImpl builds the adapters against dir once for all the tests.
-func builtImpl(t *testing.T, dir string) *Impl {
-	t.Helper()
-	shared.mu.Lock()
-	if shared.impls == nil {
-		shared.impls = map[string]*implOnce{}
-	}
-	o := shared.impls[dir]
-	if o == nil {
-		o = &implOnce{}
-		shared.impls[dir] = o
-	}
-	shared.mu.Unlock()
-	o.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		out, err := os.MkdirTemp(shared.dir, "impl-")
-		if err != nil {
-			o.err = err
-			return
-		}
-		start := time.Now()
-		o.impl, o.err = BuildImpl(ctx, root, dir, out)
-		t.Logf("built the adapters against %s (%s)", dir, time.Since(start).Round(10*time.Millisecond))
-	})
-	if o.err != nil {
-		t.Fatal(o.err)
-	}
-	return &o.impl
-}
 
 // failure is a failed check, as (server, client, check).
 type failure struct{ server, client, check string }

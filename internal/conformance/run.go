@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -17,12 +18,13 @@ import (
 	"github.com/isolab/isolab/internal/labnet"
 	"github.com/isolab/isolab/internal/runenv"
 	"github.com/isolab/isolab/internal/shm"
+	"github.com/isolab/isolab/internal/submission"
 )
 
 // Options configures Run.
 type Options struct {
 	Root    string // repository root: clib/, conformance/cxx and cmd/ live there
-	Impl    string // directory of the implementation to check (see BuildImpl)
+	Impl    string // the implementation to check: a tarball or a directory (internal/submission)
 	WorkDir string // builds, logs and trial files; "" means a temporary directory removed afterwards
 	// Envs are the environments to run servers in; nil means DefaultEnvs.
 	Envs []runenv.Kind
@@ -30,9 +32,9 @@ type Options struct {
 	// OurServer and OurClient are isolab's static binaries; "" means build them
 	// from Root.
 	OurServer, OurClient string
-	// Built is the implementation already built with BuildImpl; nil means
-	// build Impl.
-	Built *Impl
+	// Built is the implementation already built (submission.Build); nil
+	// means build Impl.
+	Built *submission.Impl
 	// Net is the run's network (internal/labnet); nil means Run makes one of
 	// its own, named after WorkDir, and takes it down at the end.
 	Net *labnet.Net
@@ -59,10 +61,10 @@ const (
 
 // side is one implementation of both programs: isolab's, or another.
 type side struct {
-	name     string // "isolab", "theirs", or a submission's name
-	server   string // static binary with isolab's server command line
-	client   string // static binary with isolab's client command line
-	confined bool   // the server listens only on the -ip address: isolab's
+	name      string // "isolab", "theirs", or a submission's name
+	server    string // static binary with isolab's server command line; "" when it did not build
+	client    string // the same for the client
+	untrusted bool   // not isolab's: its code runs in the sandbox
 }
 
 // runner is one Run.
@@ -76,6 +78,8 @@ type runner struct {
 	label     string
 	vmImage   runenv.VMImage
 	engineLog io.Writer
+	helper    string // cmd/isolab-sandbox
+	init      string // cmd/lab-init, for the VM image
 
 	mu     sync.Mutex
 	keys   map[shm.Key]bool
@@ -83,10 +87,11 @@ type runner struct {
 	projID int
 }
 
-// Run builds the implementation in opts.Impl with the adapters, then, in each
-// environment, runs the cross matrix and the probes and returns the table of
-// checks. An error means the harness could not run (a build failed); failed
-// checks are in the table (Table.Err).
+// Run builds the implementation in opts.Impl with the adapters (its code in
+// the sandbox), then, in each environment, runs the cross matrix of its
+// server and client with isolab's, and the probes, and returns the table of
+// checks. An error means the harness could not run; failed checks, a failed
+// build's among them, are in the table (Table.Err).
 func Run(ctx context.Context, opts Options) (*Table, error) {
 	t := &Table{Impl: opts.Impl}
 	r, cleanup, err := newRunner(ctx, &opts, t)
@@ -94,26 +99,69 @@ func Run(ctx context.Context, opts Options) (*Table, error) {
 	if err != nil {
 		return t, err
 	}
-	ours := r.sides[0]
-	var impl Impl
-	if opts.Built != nil {
-		impl = *opts.Built
-		t.Impl = impl.Dir
-	} else {
-		err := step(r.logf, "built the adapters against "+opts.Impl, func() (err error) {
-			impl, err = BuildImpl(ctx, opts.Root, opts.Impl, filepath.Join(r.work, "theirs"))
-			return err
-		})
+	im := opts.Built
+	if im == nil {
+		if im, err = r.build(ctx, opts.Impl); err != nil {
+			return t, err
+		}
+		defer im.Close()
+	}
+	t.Impl, t.From = im.Dir, im.From
+	r.addSide(t, "theirs", im)
+	return t, r.runEnvs(ctx, t)
+}
+
+// Cross runs the cross matrix of every implementation in dir (each entry a
+// tarball or a directory, as a grader or a group collects them) and
+// isolab's: every server against every client, in each environment, with
+// the probes of each; rows name each implementation by its entry's name.
+func Cross(ctx context.Context, opts Options, dir string) (*Table, error) {
+	t := &Table{Impl: dir}
+	r, cleanup, err := newRunner(ctx, &opts, t)
+	defer cleanup()
+	if err != nil {
+		return t, err
+	}
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		return t, err
+	}
+	for _, de := range des {
+		if strings.HasPrefix(de.Name(), ".") {
+			continue
+		}
+		im, err := r.build(ctx, filepath.Join(dir, de.Name()))
 		if err != nil {
 			return t, err
 		}
+		defer im.Close()
+		r.addSide(t, im.Name, im)
 	}
-	t.From = impl.From
-	if len(impl.Mains) > 0 {
-		t.Notes = append(t.Notes, fmt.Sprintf("left out %d file(s) that define main: %v", len(impl.Mains), impl.Mains))
-	}
-	r.sides = []side{ours, {name: "theirs", server: impl.Server, client: impl.Client}}
 	return t, r.runEnvs(ctx, t)
+}
+
+// build builds one implementation in the run's directory, in the sandbox.
+func (r *runner) build(ctx context.Context, path string) (im *submission.Impl, err error) {
+	err = step(r.logf, "built "+path, func() error {
+		im, err = submission.Build(ctx, submission.Config{Root: r.opts.Root, Out: filepath.Join(r.work, "impl", submission.Name(path)), Sandbox: r.helper}, path)
+		return err
+	})
+	return im, err
+}
+
+// addSide adds im to the run as name, and its build's checks to t.
+func (r *runner) addSide(t *Table, name string, im *submission.Impl) {
+	for _, c := range im.Checks {
+		o := Pass
+		if c.Failed {
+			o = Fail
+		}
+		t.Rows = append(t.Rows, Row{Env: "build", Server: name, Client: name, Check: c.Name, Outcome: o, Detail: c.Detail})
+	}
+	if len(im.Mains) > 0 {
+		t.Notes = append(t.Notes, fmt.Sprintf("%s: left out %d file(s) that define main: %v", name, len(im.Mains), im.Mains))
+	}
+	r.sides = append(r.sides, side{name: name, server: im.Server, client: im.Client, untrusted: im.Untrusted})
 }
 
 // newRunner prepares a run: its directories, isolab's binaries, the VM
@@ -152,18 +200,20 @@ func newRunner(ctx context.Context, opts *Options, t *Table) (r *runner, cleanup
 	}
 	undo = append(undo, func() { log.Close() })
 	r.engineLog = log
-	ours := side{name: "isolab", server: opts.OurServer, client: opts.OurClient, confined: true}
-	if ours.server == "" || ours.client == "" {
-		err := step(logf, "built isolab's server and client", func() error {
-			bins, err := gobuild.Static(ctx, opts.Root, filepath.Join(work, "isolab"), gobuild.Server, gobuild.Client)
-			if err == nil {
-				ours.server, ours.client = bins[0], bins[1]
-			}
-			return err
-		})
+	ours := side{name: "isolab", server: opts.OurServer, client: opts.OurClient}
+	err = step(logf, "built isolab's server, client, sandbox and lab-init", func() error {
+		bins, err := gobuild.Static(ctx, opts.Root, filepath.Join(work, "isolab"), gobuild.Server, gobuild.Client, gobuild.Sandbox, gobuild.Init)
 		if err != nil {
-			return r, cleanup, err
+			return err
 		}
+		if ours.server == "" || ours.client == "" {
+			ours.server, ours.client = bins[0], bins[1]
+		}
+		r.helper, r.init = bins[2], bins[3]
+		return nil
+	})
+	if err != nil {
+		return r, cleanup, err
 	}
 	r.sides = []side{ours}
 	if opts.Envs == nil {
@@ -172,16 +222,16 @@ func newRunner(ctx context.Context, opts *Options, t *Table) (r *runner, cleanup
 		t.Notes = append(t.Notes, notes...)
 	}
 	r.opts.Envs = opts.Envs
-	if contains(opts.Envs, runenv.VM) {
+	if slices.Contains(opts.Envs, runenv.VM) {
 		if err := r.findVMImage(ctx); err != nil {
 			t.Notes = append(t.Notes, fmt.Sprintf("vm not run: %v", err))
-			r.opts.Envs = remove(r.opts.Envs, runenv.VM)
+			r.opts.Envs = slices.DeleteFunc(slices.Clone(r.opts.Envs), func(k runenv.Kind) bool { return k == runenv.VM })
 		}
 	}
 	r.net = opts.Net
 	if r.net == nil {
 		cfg := labnet.Config{Name: "isolab-" + r.label, DataRoot: filepath.Join(work, "dockerd"), Log: filepath.Join(r.logs, "dockerd.log")}
-		if r.net, err = labnet.Up(ctx, cfg, contains(r.opts.Envs, runenv.Docker), logf); err != nil {
+		if r.net, err = labnet.Up(ctx, cfg, slices.Contains(r.opts.Envs, runenv.Docker), logf); err != nil {
 			return r, cleanup, fmt.Errorf("the run's network namespace: %w", err)
 		}
 		undo = append(undo, func() {
@@ -199,14 +249,7 @@ func newRunner(ctx context.Context, opts *Options, t *Table) (r *runner, cleanup
 func DefaultEnvs() ([]runenv.Kind, []string) {
 	envs := []runenv.Kind{runenv.Host}
 	var notes []string
-	oci := runenv.Kind(os.Getenv("LAB_ENGINE"))
-	if oci == "" {
-		oci = runenv.Docker
-		if runenv.Installed(runenv.Docker) != nil {
-			oci = runenv.Podman
-		}
-	}
-	if err := runenv.Installed(oci); err != nil {
+	if oci, err := runenv.ContainerEngine(os.Getenv("LAB_ENGINE")); err != nil {
 		notes = append(notes, fmt.Sprintf("container not run: %v", err))
 	} else {
 		envs = append(envs, oci)
@@ -235,22 +278,17 @@ func (r *runner) findVMImage(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return step(r.logf, "vm image", func() error {
-		bins, err := gobuild.Static(ctx, r.opts.Root, filepath.Join(r.work, "isolab"), gobuild.Init)
-		if err != nil {
-			return err
-		}
-		r.vmImage, _, err = runenv.EnsureVMImage(ctx, runenv.VMImageConfig{
-			Script: filepath.Join(r.opts.Root, "scripts", "vm-image.sh"),
-			Init:   bins[0],
-			Dir:    filepath.Join(dir, "vm", "image"),
-		})
+	return step(r.logf, "vm image", func() (err error) {
+		r.vmImage, _, err = runenv.EnsureVMImage(ctx, r.opts.Root, r.init, filepath.Join(dir, "vm", "image"), io.Discard)
 		return err
 	})
 }
 
 // runEnvs runs every environment and records the keys the run used.
 func (r *runner) runEnvs(ctx context.Context, t *Table) error {
+	for _, s := range r.sides {
+		t.Sides = append(t.Sides, s.name)
+	}
 	for _, kind := range r.opts.Envs {
 		rows, err := r.runEnv(ctx, kind)
 		if errors.Is(err, ErrUnavailable) {
@@ -331,23 +369,4 @@ func step(logf func(string, ...any), what string, f func() error) error {
 	}
 	logf("%s (%s)", what, time.Since(start).Round(10*time.Millisecond))
 	return nil
-}
-
-func contains(kinds []runenv.Kind, k runenv.Kind) bool {
-	for _, x := range kinds {
-		if x == k {
-			return true
-		}
-	}
-	return false
-}
-
-func remove(kinds []runenv.Kind, k runenv.Kind) []runenv.Kind {
-	var out []runenv.Kind
-	for _, x := range kinds {
-		if x != k {
-			out = append(out, x)
-		}
-	}
-	return out
 }

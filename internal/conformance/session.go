@@ -7,10 +7,15 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"sync"
+	"time"
 
 	"github.com/isolab/isolab/internal/netns"
 	"github.com/isolab/isolab/internal/runenv"
+	"github.com/isolab/isolab/internal/sandbox"
+	"github.com/isolab/isolab/internal/scenario"
 )
 
 // Session is one environment of a run: the servers of its trials run there
@@ -26,27 +31,24 @@ type Session struct {
 	// (a late client, a stale segment) run only when both are true.
 	Shm, Socket bool
 
-	dir    string // under the run's work directory: every trial's files
-	netns  string // the run's namespace
-	runner *runenv.Runner
-	logs   string
+	dir     string // under the run's work directory: every trial's files
+	netns   string // the run's namespace
+	runner  *runenv.Runner
+	logs    string
+	helper  string // cmd/isolab-sandbox
+	reports string // the sandboxes' reports: not theirs to write
+	unmount func()
 
 	mu  sync.Mutex
 	seq int
 }
 
-// reach is what a client on the host reaches of a server in each
-// environment: the host shares both namespaces; a container has its own
-// IPC namespace and a bridge the host reaches; a guest has its own kernel
-// behind a network the host does not reach.
+// reach is what a client on the host reaches of a server of the session:
+// the scenario's rule for a server of kind with a private IPC namespace and
+// the engine's bridge, as StartServer runs it.
 func reach(k runenv.Kind) (shm, socket bool) {
-	switch k {
-	case runenv.Host:
-		return true, true
-	case runenv.VM:
-		return false, false
-	}
-	return false, true
+	v := scenario.Server{Env: scenario.Env(k), IPC: scenario.IPCPrivate, Network: scenario.NetworkBridge}.Visibility()
+	return v.Shm, v.Socket
 }
 
 // openSession prepares kind's environment for the run.
@@ -55,11 +57,23 @@ func (r *runner) openSession(kind runenv.Kind) (*Session, error) {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	dir := filepath.Join(r.work, string(kind))
+	sandbox.UnmountAll(dir)
 	os.RemoveAll(dir) // an earlier run's, in the same WorkDir
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	s := &Session{Kind: kind, dir: dir, netns: r.net.Path(), logs: r.logs}
+	s := &Session{Kind: kind, dir: dir, netns: r.net.Path(), logs: r.logs, helper: r.helper, reports: filepath.Join(r.work, "reports", string(kind))}
+	os.RemoveAll(s.reports)
+	if slices.ContainsFunc(r.sides, func(sd side) bool { return sd.untrusted }) {
+		// The disk the sandboxed servers and clients write is this tmpfs.
+		if err := sandbox.MountDisk("isolab-session", dir, sessionSize); err != nil {
+			return nil, fmt.Errorf("the %s session: %w", kind, err)
+		}
+		s.unmount = func() { sandbox.UnmountAll(dir) }
+	}
+	if err := os.MkdirAll(s.reports, 0o755); err != nil {
+		return nil, err
+	}
 	s.Shm, s.Socket = reach(kind)
 	s.runner = runenv.New(runenv.Config{
 		Dir:        filepath.Join(r.work, string(kind)+"-run"),
@@ -78,42 +92,70 @@ func (r *runner) openSession(kind runenv.Kind) (*Session, error) {
 // Run leaves it out of the table and says why.
 var ErrUnavailable = fmt.Errorf("environment unavailable")
 
+// sessionSize bounds the disk of a session whose servers or clients run
+// in the sandbox: a hostile one that fills its directory fills this.
+const sessionSize = "256m"
+
 // ServerSpec is one server of a trial.
 type ServerSpec struct {
 	Name string   // label for logs
 	Bin  string   // static binary with isolab's server command line
 	Args []string // its flags, without -ip: the session decides the address
-	// Confined says the binary listens only on the address given with -ip
-	// (isolab's own server), which on the host is 127.0.0.1; others pick
-	// their own address, in the run's namespace.
-	Confined bool
-	Log      string // file that gets the command line and the output
+	Log  string   // file that gets the command line and the output
+	// Ours says the binary is isolab's: it listens only on the address -ip
+	// gives, on the host 127.0.0.1. Others pick their own address, in the
+	// run's namespace.
+	Ours bool
+	// UID, when not 0, runs it in the sandbox as that uid, with Dir its
+	// only writable directory, and its sandbox's report in Report (host
+	// processes: a container and a guest have their own walls).
+	UID    int
+	Dir    string
+	Report string
 }
 
 // StartServer runs a server in the session's environment.
 func (s *Session) StartServer(ctx context.Context, spec ServerSpec) (runenv.Server, error) {
-	args := spec.Args
-	if spec.Confined && s.Kind == runenv.Host {
-		args = append(append([]string{}, args...), "-ip", "127.0.0.1")
+	rs := runenv.Spec{Kind: s.Kind, Bin: spec.Bin, Args: spec.Args, Log: spec.Log, IPC: runenv.IPCPrivate, Network: runenv.NetworkBridge,
+		Untrusted: !spec.Ours, UID: spec.UID}
+	if spec.Ours && s.Kind == runenv.Host {
+		rs.Args = append(append([]string{}, rs.Args...), "-ip", "127.0.0.1")
+	}
+	if spec.UID != 0 {
+		switch s.Kind {
+		case runenv.Host:
+			rs.Wrap = s.policy(spec.UID, spec.Dir, spec.Report).Argv(s.helper, nil)
+		case runenv.Docker, runenv.Podman:
+			l := sandbox.RunLimits
+			rs.ExtraArgs = []string{"--pids-limit=" + strconv.Itoa(l.Procs), "--memory=" + strconv.FormatInt(l.Memory, 10),
+				fmt.Sprintf("--ulimit=cpu=%d:%d", int(l.CPU.Seconds()), int(l.CPU.Seconds())+1),
+				fmt.Sprintf("--ulimit=fsize=%d:%d", l.FileSize, l.FileSize)}
+		}
 	}
 	s.mu.Lock()
 	s.seq++
-	name := fmt.Sprintf("s%d", s.seq) // a guest's host name: short and unique in the run
+	rs.Name = fmt.Sprintf("s%d", s.seq) // a guest's host name: short and unique in the run
 	s.mu.Unlock()
-	srv, err := s.runner.Start(ctx, runenv.Spec{
-		Name: name, Kind: s.Kind, Bin: spec.Bin, Args: args, Log: spec.Log,
-		IPC: runenv.IPCPrivate, Network: runenv.NetworkBridge, Untrusted: !spec.Confined,
-	})
+	srv, err := s.runner.Start(ctx, rs)
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", spec.Name, err)
 	}
 	return srv, nil
 }
 
+// policy is the sandbox of a host process of uid, writing only dir.
+func (s *Session) policy(uid int, dir, report string) sandbox.Policy {
+	return sandbox.Policy{UID: uid, Writable: []string{dir}, Limits: sandbox.RunLimits, Grace: 2 * time.Second, Report: report}
+}
+
 // StartClient runs a client on the host, in the run's namespace, with its
-// output kept.
-func (s *Session) StartClient(ctx context.Context, name string, argv []string, log string) (*runenv.Process, error) {
-	return s.runner.StartProcess(ctx, runenv.ProcessSpec{Name: name, Argv: argv, Log: log, Capture: true})
+// output kept; with uid not 0, in the sandbox as uid, dir its working and
+// only writable directory, its report in report.
+func (s *Session) StartClient(ctx context.Context, who string, argv []string, log string, uid int, dir, report string) (*runenv.Process, error) {
+	if uid != 0 {
+		argv = s.policy(uid, dir, report).Argv(s.helper, argv)
+	}
+	return s.runner.StartProcess(ctx, runenv.ProcessSpec{Name: who, Argv: argv, Log: log, Capture: true})
 }
 
 // Do runs f where the clients run: sockets it opens are in the run's
@@ -124,7 +166,11 @@ func (s *Session) Do(f func() error) error { return netns.Do(s.netns, f) }
 // implementations, and its files: the share (binaries copied there for
 // guests, exit statuses) and the runner's own.
 func (s *Session) Close() error {
-	return errors.Join(s.runner.Close(), os.RemoveAll(s.dir), os.RemoveAll(s.runner.Config().Dir))
+	err := s.runner.Close()
+	if s.unmount != nil {
+		s.unmount()
+	}
+	return errors.Join(err, os.RemoveAll(s.dir), os.RemoveAll(s.runner.Config().Dir), os.RemoveAll(s.reports))
 }
 
 var loopback = netip.AddrFrom4([4]byte{127, 0, 0, 1})

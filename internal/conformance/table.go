@@ -40,6 +40,11 @@ const (
 	// CheckLeaks: no segment of the scenario's keys and no info file is left
 	// once every process has exited.
 	CheckLeaks = "no leaked segment or info file"
+	// CheckSandbox: a submission's code kept to its sandbox: it did nothing
+	// the sandbox had to stop (a fork bomb, a CPU or file size limit, a
+	// kill(-1), a write outside its directory, a full directory) and left
+	// no process or segment of its uid.
+	CheckSandbox = "kept to its sandbox"
 )
 
 // Outcome is a check's result.
@@ -64,8 +69,9 @@ type Row struct {
 
 // Table is the outcome of a Run.
 type Table struct {
-	Impl  string   // the implementation checked
-	From  string   // how it was built: archives or sources
+	Impl  string   // the implementation checked (or the directory of those crossed)
+	From  string   // how it was built: make, archives or sources
+	Sides []string // the implementations crossed, isolab's first
 	Notes []string // environments not run (and why) and other remarks
 	Rows  []Row
 

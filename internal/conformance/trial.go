@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/isolab/isolab/internal/infofile"
 	"github.com/isolab/isolab/internal/runenv"
+	"github.com/isolab/isolab/internal/sandbox"
 	"github.com/isolab/isolab/internal/shm"
 )
 
@@ -41,8 +43,16 @@ type trial struct {
 	keys    map[shm.Key]string // every key of the trial, and whose it is
 	servers []*srv
 	clients []*runenv.Process
-	fakeIDs []int    // segments the harness made itself
-	closers []func() // the harness's endpoints
+
+	// A trial with code that is not isolab's runs all of its programs in
+	// the sandbox, as one fresh uid: they work together as one user's
+	// would, and nothing else shares the uid. The canary of the uid tells
+	// a kill(-1); reports holds each host process's sandbox report.
+	uid     int
+	canary  *sandbox.Canary
+	reports map[string]string // who -> report file
+	fakeIDs []int             // segments the harness made itself
+	closers []func()          // the harness's endpoints
 }
 
 // srv is one server of a trial.
@@ -58,14 +68,31 @@ type srv struct {
 	killed   bool  // it had to be signalled
 }
 
-func (e *envRun) newTrial(name string) (*trial, error) {
-	sc := &trial{e: e, name: name, dir: filepath.Join(e.sess.dir, name), keys: map[shm.Key]string{}}
-	sc.info = filepath.Join(sc.dir, "info")
-	if err := os.MkdirAll(sc.info, 0o755); err != nil {
-		return nil, err
+// newTrial prepares a trial; sandboxed when code that is not isolab's is
+// in it.
+func (e *envRun) newTrial(name string, sandboxed bool) (*trial, error) {
+	sc := &trial{e: e, name: name, dir: filepath.Join(e.sess.dir, name), keys: map[shm.Key]string{}, reports: map[string]string{}}
+	if sandboxed {
+		sc.uid = sandbox.NewUID()
+		c, err := sandbox.StartCanary(e.helper, sc.uid)
+		if err != nil {
+			return nil, err
+		}
+		sc.canary = c
 	}
+	sc.info = filepath.Join(sc.dir, "info")
 	if err := os.MkdirAll(filepath.Join(sc.dir, "shm"), 0o755); err != nil {
 		return nil, err
+	}
+	// Programs in the sandbox run as a uid of their own: they write their
+	// info files and their working files here.
+	for _, d := range []string{sc.dir, sc.info} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
+		if err := os.Chmod(d, 0o777|os.ModeSticky); err != nil {
+			return nil, err
+		}
 	}
 	return sc, nil
 }
@@ -160,17 +187,21 @@ func (sc *trial) startServer(ctx context.Context, s side, name, shmMsg, sockMsg 
 		sc.servers = append(sc.servers, v)
 		return v
 	}
-	return sc.startServerAt(ctx, s, name, path, proj, key, sc.info, shmMsg, sockMsg)
+	return sc.startServerAt(ctx, s, name, path, proj, key, sc.info, shmMsg, sockMsg, sc.uid)
 }
 
 // startServerAt starts a server of side s on a given ftok pathname and info
-// directory.
-func (sc *trial) startServerAt(ctx context.Context, s side, name, path string, proj int, key shm.Key, infoDir, shmMsg, sockMsg string) *srv {
+// directory, in the sandbox as uid unless uid is 0.
+func (sc *trial) startServerAt(ctx context.Context, s side, name, path string, proj int, key shm.Key, infoDir, shmMsg, sockMsg string, uid int) *srv {
 	v := &srv{name: name, side: s, file: filepath.Join(infoDir, name), key: key, shmMsg: shmMsg, sockMsg: sockMsg}
 	sc.servers = append(sc.servers, v)
 	port, err := sc.port()
 	if err != nil {
 		v.startErr = err
+		return v
+	}
+	if s.server == "" {
+		v.startErr = errNotBuilt
 		return v
 	}
 	spec := ServerSpec{
@@ -181,14 +212,30 @@ func (sc *trial) startServerAt(ctx context.Context, s side, name, path string, p
 			"-info-dir", infoDir, "-info-name", name, "-shm-msg", shmMsg, "-socket-msg", sockMsg,
 			"-accept-timeout", acceptTimeout,
 		},
-		Confined: s.confined,
-		Log:      sc.log(s.name + "-server-" + name),
+		Log:  sc.log(s.name + "-server-" + name),
+		Ours: !s.untrusted,
+		UID:  uid,
+		Dir:  sc.dir,
+	}
+	if uid != 0 && sc.e.sess.Kind == runenv.Host {
+		spec.Report = sc.report(spec.Name)
 	}
 	if v.proc, err = sc.e.sess.StartServer(ctx, spec); err != nil {
 		v.startErr, v.proc = err, nil
 	}
 	return v
 }
+
+// report is where the sandbox of the trial's program who reports.
+func (sc *trial) report(who string) string {
+	p := filepath.Join(sc.e.sess.reports, fmt.Sprintf("%s-%d.json", sc.name, len(sc.reports)))
+	sc.reports[who] = p
+	return p
+}
+
+// errNotBuilt is why a side's program did not run: its build failed, as a
+// row of the build says.
+var errNotBuilt = errors.New("it did not build (see the build's rows)")
 
 // waitReady waits until every started server has written its info file,
 // while it makes progress (runenv.WaitInfo).
@@ -204,14 +251,6 @@ func (sc *trial) waitReady(ctx context.Context, servers ...*srv) {
 		}
 	}
 	wg.Wait()
-}
-
-func readInfo(path string) (infofile.Info, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return infofile.Info{}, err
-	}
-	return infofile.Parse(b)
 }
 
 func lastLine(s string) string {
@@ -234,7 +273,15 @@ type clientRun struct {
 // runClient runs side c's client on the trial's info directory, where the
 // client on the host runs, and kills it at the deadline.
 func (sc *trial) runClient(ctx context.Context, c side, deadline time.Duration) clientRun {
-	p, err := sc.e.sess.StartClient(ctx, c.name+" client", []string{c.client, sc.info}, sc.log(c.name+"-client"))
+	if c.client == "" {
+		return clientRun{err: fmt.Errorf("%s client: %w", c.name, errNotBuilt), code: -1}
+	}
+	who := c.name + " client"
+	var report string
+	if sc.uid != 0 {
+		report = sc.report(who)
+	}
+	p, err := sc.e.sess.StartClient(ctx, who, []string{c.client, sc.info}, sc.log(c.name+"-client"), sc.uid, sc.dir, report)
 	if err != nil {
 		return clientRun{err: fmt.Errorf("start %s client: %w", c.name, err), code: -1}
 	}
@@ -301,14 +348,14 @@ func (sc *trial) finish(ctx context.Context, servers ...*srv) {
 // drain takes a waiting server's messages as a client would, so that it can
 // finish.
 func (sc *trial) drain(s *srv) {
-	if info, err := readInfo(s.file); err == nil && sc.e.sess.Socket {
+	if info, err := infofile.Read(s.file); err == nil && sc.e.sess.Socket {
 		if c, err := sc.dial(info, 2*time.Second); err == nil {
 			readMessage(c, time.Second, 200*time.Millisecond)
 			c.Close()
 		}
 	}
 	if sc.e.sess.Shm {
-		readSegment(s.key)
+		shm.Read(s.key)
 	}
 }
 
@@ -324,13 +371,39 @@ func (sc *trial) leaks() []string {
 		found = append(found, fmt.Sprintf("segment %s of %s", key, whose))
 		shm.Remove(id)
 	}
-	entries, _ := os.ReadDir(sc.info)
-	for _, de := range entries {
-		found = append(found, "info file "+de.Name())
-		os.RemoveAll(filepath.Join(sc.info, de.Name()))
+	for _, name := range infofile.Clear(sc.info) {
+		found = append(found, "info file "+name)
 	}
 	slices.Sort(found)
 	return found
+}
+
+// sandboxed is the row of CheckSandbox for a trial in the sandbox: what
+// each program did that the sandbox had to stop, as its report says; a
+// kill(-1), which the uid's canary tells; and what the uid left on the
+// machine. blame names the code that is not isolab's. A trial of isolab's
+// alone has no row.
+func (sc *trial) sandboxed(server, client, blame string) []Row {
+	if sc.uid == 0 {
+		return nil
+	}
+	var events []string
+	for _, who := range slices.Sorted(maps.Keys(sc.reports)) {
+		if rep, err := sandbox.ReadReport(sc.reports[who]); err == nil {
+			for _, e := range rep.Events() {
+				events = append(events, who+": "+e)
+			}
+		}
+	}
+	if sc.canary.Killed() {
+		events = append(events, blame+": signalled every process it could reach (kill(-1)?): only its trial's were there")
+	}
+	sc.canary.Stop() // before the uid's sweep counts what is left
+	for _, e := range sandbox.Clean(sc.e.helper, sc.uid) {
+		events = append(events, blame+": "+e)
+	}
+	o, d := outcomeOf(events)
+	return []Row{sc.e.row(server, client, CheckSandbox, o, d)}
 }
 
 // close ends whatever still runs and removes the trial's files and
@@ -346,6 +419,10 @@ func (sc *trial) close() {
 	}
 	sc.stopFakes()
 	sc.leaks()
+	if sc.uid != 0 {
+		sc.canary.Stop()
+		sandbox.Clean(sc.e.helper, sc.uid)
+	}
 	os.RemoveAll(sc.dir)
 }
 
