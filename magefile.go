@@ -14,8 +14,11 @@ import (
 	"github.com/magefile/mage/mg"
 
 	"github.com/isolab/isolab/internal/conformance"
+	"github.com/isolab/isolab/internal/deps"
+	"github.com/isolab/isolab/internal/grading"
 	"github.com/isolab/isolab/internal/lab"
 	"github.com/isolab/isolab/internal/matrix"
+	"github.com/isolab/isolab/internal/submission"
 )
 
 // Environment variables a user can set; each is read by the package named.
@@ -31,6 +34,7 @@ const (
 	_ = "LAB_DEBIAN_MIRROR"   // scripts/vm-image.sh: Debian mirror for the VM image
 	_ = "LAB_MATRIX_DOCS"     // internal/matrix: 1 makes lab:matrix also write docs/matrix.json and the table in docs/ANSWERS.md
 	_ = "LAB_CLIENT_FLAGS"    // internal/lab: flags of the client lab:client runs, e.g. -explain or -json
+	_ = "ISOLAB_JUNIT"        // magefile: conformance:run and conformance:cross also write JUnit XML to this file
 )
 
 // Default runs lab:verify.
@@ -42,11 +46,7 @@ func newLab() (*lab.Lab, error) {
 
 // Deps installs the Debian packages the lab needs (as root on Debian/Ubuntu), else prints the apt-get line.
 func Deps(ctx context.Context) error {
-	l, err := newLab()
-	if err != nil {
-		return err
-	}
-	return l.Deps(ctx)
+	return deps.Install(ctx, os.Stdout, mg.Verbose())
 }
 
 // Build namespace: the static binaries.
@@ -63,22 +63,41 @@ func (Build) Binaries(ctx context.Context) error {
 
 // Clib builds the course's libserver.a, libclient.a and headers into bin/clib.
 func (Build) Clib(ctx context.Context) error {
-	return conformance.BuildCLib(ctx, ".", filepath.Join("bin", "clib"))
+	return submission.BuildCLib(ctx, ".", filepath.Join("bin", "clib"))
 }
 
 // Conformance namespace: test any implementation of the exercise against isolab.
 type Conformance mg.Namespace
 
-// Run builds the implementation in DIR (its .cpp files or two .a files, with headers) and runs the cross matrix.
-func (Conformance) Run(ctx context.Context, dir string) error {
-	t, err := conformance.Run(ctx, conformance.Options{
+// Run builds the implementation at PATH (ex5.tar, a directory with a Makefile, its .cpp files, or its two .a files) in the sandbox and runs it crossed with isolab.
+func (Conformance) Run(ctx context.Context, path string) error {
+	mg.CtxDeps(ctx, Deps)
+	return report(conformance.Run(ctx, conformanceOptions(path)))
+}
+
+// Cross runs every implementation in DIR (one tarball or directory per entry) against every other and isolab's, and prints who classifies whom right.
+func (Conformance) Cross(ctx context.Context, dir string) error {
+	mg.CtxDeps(ctx, Deps)
+	return report(conformance.Cross(ctx, conformanceOptions(dir), dir))
+}
+
+func conformanceOptions(impl string) conformance.Options {
+	return conformance.Options{
 		Root:    ".",
-		Impl:    dir,
+		Impl:    impl,
 		WorkDir: filepath.Join("lab", "conformance"),
 		Logf:    func(format string, args ...any) { fmt.Printf(format+"\n", args...) },
-	})
-	if t != nil {
-		t.Write(os.Stdout)
+	}
+}
+
+// report prints a conformance table and its cross tables, writes its
+// Markdown summary and, with ISOLAB_JUNIT, its JUnit XML.
+func report(t *conformance.Table, err error) error {
+	if t == nil {
+		return err
+	}
+	if perr := grading.Report(os.Stdout, t, filepath.Join("lab", "conformance", "summary.md"), os.Getenv("ISOLAB_JUNIT")); perr != nil {
+		return perr
 	}
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/isolab/isolab/internal/infofile"
 	"github.com/isolab/isolab/internal/labnet"
 	"github.com/isolab/isolab/internal/netns"
 	"github.com/isolab/isolab/internal/runenv"
@@ -96,13 +97,8 @@ func (l *Lab) teardown(ctx context.Context, st *State) (leaks []string, err erro
 // binaries and exit statuses on the share go too.
 func (l *Lab) reapFiles(st *State) []string {
 	var leaks []string
-	if des, err := os.ReadDir(l.InfoDir()); err == nil {
-		for _, de := range des {
-			p := filepath.Join(l.InfoDir(), de.Name())
-			if os.RemoveAll(p) == nil {
-				leaks = append(leaks, "info file "+p)
-			}
-		}
+	for _, name := range infofile.Clear(l.InfoDir()) {
+		leaks = append(leaks, "info file "+filepath.Join(l.InfoDir(), name))
 	}
 	for _, r := range st.Servers {
 		key, err := shm.Ftok(r.ShmPath, r.ProjID)

@@ -1,7 +1,6 @@
 package lab
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"github.com/isolab/isolab/internal/labnet"
 	"github.com/isolab/isolab/internal/runenv"
 	"github.com/isolab/isolab/internal/scenario"
-	"github.com/isolab/isolab/internal/shell"
 )
 
 // Environment variables the lab reads.
@@ -133,23 +131,8 @@ func (l *Lab) Step(what string, f func() error) error {
 	return nil
 }
 
-func round(d time.Duration) time.Duration {
-	if d < time.Second {
-		return d.Round(time.Millisecond)
-	}
-	return d.Round(100 * time.Millisecond)
-}
-
-// run runs a sub-command in the repository. Its output is shown live with
-// Verbose, else kept and returned inside the error when it fails.
-func (l *Lab) run(ctx context.Context, env []string, argv ...string) error {
-	c := shell.Command{Argv: argv, Dir: l.Root, Env: env}
-	if l.Verbose {
-		c.Log = l.Out
-	}
-	_, err := shell.Run(ctx, c)
-	return err
-}
+// round keeps a step's duration readable: 1.23s, 45ms.
+func round(d time.Duration) time.Duration { return d.Round(10 * time.Millisecond) }
 
 // log is where engine command lines and the guests' progress go: the
 // terminal with -v, else logs/engine.log.

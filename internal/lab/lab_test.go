@@ -108,7 +108,7 @@ func checkNothingLeft(t *testing.T, l *Lab, st *State) {
 		return
 	}
 	for _, r := range st.Servers {
-		if s := runenv.Attach(r.Handle); !closedChan(s.Done()) {
+		if runenv.Running(runenv.Attach(r.Handle)) {
 			t.Errorf("server %s (%+v) still runs", r.Name, r.Handle)
 		}
 		key, err := shm.Ftok(r.ShmPath, r.ProjID)

@@ -92,7 +92,7 @@ func (l *Lab) Up(ctx context.Context) (st *State, err error) {
 	runner := runenv.New(l.runnerConfig(st, img))
 	l.live = map[string]runenv.Server{}
 	// The slowest environments start first, so they boot while the rest start.
-	for _, env := range []scenario.Env{scenario.EnvVM, scenario.VarApptainer, scenario.EnvDocker, scenario.EnvPodman, scenario.EnvUnshare, scenario.EnvHost} {
+	for _, env := range []scenario.Env{scenario.EnvVM, scenario.EnvApptainer, scenario.EnvDocker, scenario.EnvPodman, scenario.EnvUnshare, scenario.EnvHost} {
 		for _, s := range servers {
 			if s.Env != env {
 				continue
@@ -128,20 +128,11 @@ func (l *Lab) stillUp(st *State) bool {
 		return true
 	}
 	for _, r := range st.Servers {
-		if !closedChan(runenv.Attach(r.Handle).Done()) {
+		if runenv.Running(runenv.Attach(r.Handle)) {
 			return true
 		}
 	}
 	return false
-}
-
-func closedChan(ch <-chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	case <-time.After(100 * time.Millisecond):
-		return false
-	}
 }
 
 // runnerConfig is where the lab's servers run: its namespace and dockerd

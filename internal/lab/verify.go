@@ -23,40 +23,33 @@ import (
 // expected one.
 var ErrMismatch = errors.New("the client's report differs from the expected one")
 
-// Verify stands the lab up, runs the client on the host, compares its report
-// with the scenario's, and tears everything down. It fails on a mismatch, on a
-// server that did not exit 0, and on anything left behind.
-func (l *Lab) Verify(ctx context.Context) (err error) {
-	st, err := l.Up(ctx)
-	if err != nil {
+// Verify measures the lab (Measure: up, the client on the host, down) and
+// compares the client's report with the scenario's. It fails on a mismatch,
+// showing the diff, the client's -explain table and the logs of the servers
+// it put in another class, on a server that did not exit 0, and on anything
+// left behind.
+func (l *Lab) Verify(ctx context.Context) error {
+	m, err := l.Measure(ctx)
+	if m == nil {
 		return err
 	}
-	var disagreed []Running
-	defer func() {
-		err = errors.Join(err, l.down(context.WithoutCancel(ctx), st))
+	got := m.Result.Report.String()
+	l.Printf("client report:\n%s", shell.Indent(got))
+	if got != m.State.Expected {
+		l.Printf("%s", scenario.Diff("expected", m.State.Expected, "client", got))
+		var table bytes.Buffer
+		client.WriteExplain(&table, m.Result)
+		l.Printf("client -explain:\n%s", table.String())
 		// Container output reaches the logs at teardown, so the tails come last.
-		for _, r := range disagreed {
-			l.Printf("last lines of %s (%s):\n%s", r.Handle.Log, r.Name, indent(shell.TailFile(r.Handle.Log, 15)))
+		for _, r := range disagreeing(m.State, m.Result) {
+			l.Printf("last lines of %s (%s):\n%s", r.Handle.Log, r.Name, shell.Indent(shell.TailFile(r.Handle.Log, 15)))
 		}
-		if err == nil {
-			l.Printf("lab:verify passed in %s: report as expected, every server exited 0, nothing left behind", round(time.Since(l.start)))
-		}
-	}()
-	res, err := l.runClient(ctx, st)
-	if err != nil {
-		return err
+		err = errors.Join(ErrMismatch, err)
 	}
-	got := res.Report.String()
-	l.Printf("client report:\n%s", indent(got))
-	if got == st.Expected {
-		return nil
+	if err == nil {
+		l.Printf("lab:verify passed in %s: report as expected, every server exited 0, nothing left behind", round(time.Since(l.start)))
 	}
-	l.Printf("%s", scenario.Diff("expected", st.Expected, "client", got))
-	var table bytes.Buffer
-	client.WriteExplain(&table, res)
-	l.Printf("client -explain:\n%s", table.String())
-	disagreed = disagreeing(st, res)
-	return ErrMismatch
+	return err
 }
 
 // Measurement is what one lab run saw: the servers as they were started, and
@@ -66,20 +59,17 @@ type Measurement struct {
 	Result client.Result // the client's -json output
 }
 
-// Measure stands the lab up, runs the client once, and tears everything down,
-// as Verify does, but returns what the client saw instead of judging it. It
-// fails when a server did not start or did not exit 0, when the client failed,
-// and when anything was left behind.
+// Measure stands the lab up, runs the client once, and tears everything
+// down, and returns what the client saw, without judging it. It fails when a
+// server did not start or did not exit 0, when the client failed, and when
+// anything was left behind; once the client has run, it returns what it saw
+// with such an error too.
 func (l *Lab) Measure(ctx context.Context) (m *Measurement, err error) {
 	st, err := l.Up(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		if derr := l.down(context.WithoutCancel(ctx), st); derr != nil {
-			m, err = nil, errors.Join(err, derr)
-		}
-	}()
+	defer func() { err = errors.Join(err, l.down(context.WithoutCancel(ctx), st)) }()
 	res, err := l.runClient(ctx, st)
 	if err != nil {
 		return nil, err
@@ -105,7 +95,7 @@ func (l *Lab) runClient(ctx context.Context, st *State) (client.Result, error) {
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		runErr := cmd.Run()
 		if stderr.Len() > 0 {
-			l.Printf("client stderr:\n%s", indent(stderr.String()))
+			l.Printf("client stderr:\n%s", shell.Indent(stderr.String()))
 		}
 		if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
 			return fmt.Errorf("%s: %v; output: %q", shell.Quote(cmd.Args), errors.Join(runErr, err), stdout.String())
@@ -211,7 +201,7 @@ func (l *Lab) Status(ctx context.Context) error {
 			id = id[:12]
 		}
 		state := "running"
-		if closedChan(runenv.Attach(r.Handle).Done()) {
+		if !runenv.Running(runenv.Attach(r.Handle)) {
 			state = "exited"
 		}
 		present := "absent"
@@ -230,8 +220,4 @@ func (l *Lab) dockerdStatus(ctx context.Context, st *State) string {
 		return st.DockerHost + ", not answering: " + err.Error()
 	}
 	return st.DockerHost + ", version " + strings.TrimSpace(out)
-}
-
-func indent(s string) string {
-	return "  " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n  ")
 }

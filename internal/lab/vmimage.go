@@ -30,12 +30,7 @@ func (l *Lab) vmImage(ctx context.Context) (img runenv.VMImage, err error) {
 			log = l.Out
 		}
 		var built bool
-		img, built, err = runenv.EnsureVMImage(ctx, runenv.VMImageConfig{
-			Script: filepath.Join(l.Root, "scripts", "vm-image.sh"),
-			Init:   l.InitBin(),
-			Dir:    l.vmImageDir(),
-			Log:    log,
-		})
+		img, built, err = runenv.EnsureVMImage(ctx, l.Root, l.InitBin(), l.vmImageDir(), log)
 		if built {
 			l.Printf("  built the VM image in %s", img.Dir)
 		}
