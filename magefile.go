@@ -9,7 +9,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 
 	"github.com/magefile/mage/mg"
 
@@ -39,6 +41,34 @@ const (
 
 // Default runs lab:verify.
 var Default = Lab.Verify
+
+// interruptible takes Ctrl-C (SIGINT) over from mage for a target that must
+// tear down what it started: mage gives a target 5 s after one and then
+// exits, which would leave a lab half up whenever a guest's power-off or
+// dockerd's stop takes longer, as it does on a busy machine. The first
+// Ctrl-C cancels the returned context and the target tears down, however
+// long that takes; a second one exits at once (lab:down reaps the rest).
+func interruptible(ctx context.Context) (context.Context, func()) {
+	signal.Reset(syscall.SIGINT) // mage's own handler
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, syscall.SIGINT)
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		if _, ok := <-ch; !ok {
+			return
+		}
+		fmt.Fprintln(os.Stderr, "interrupted: tearing down what was started (Ctrl-C again quits at once; then run go tool mage lab:down)")
+		cancel()
+		if _, ok := <-ch; ok {
+			os.Exit(130)
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(ch)
+		close(ch)
+		cancel()
+	}
+}
 
 func newLab() (*lab.Lab, error) {
 	return lab.New(lab.Config{Verbose: mg.Verbose()})
@@ -72,12 +102,16 @@ type Conformance mg.Namespace
 // Run builds the implementation at PATH (ex5.tar, a directory with a Makefile, its .cpp files, or its two .a files) in the sandbox and runs it crossed with isolab.
 func (Conformance) Run(ctx context.Context, path string) error {
 	mg.CtxDeps(ctx, Deps)
+	ctx, done := interruptible(ctx)
+	defer done()
 	return report(conformance.Run(ctx, conformanceOptions(path)))
 }
 
 // Cross runs every implementation in DIR (one tarball or directory per entry) against every other and isolab's, and prints who classifies whom right.
 func (Conformance) Cross(ctx context.Context, dir string) error {
 	mg.CtxDeps(ctx, Deps)
+	ctx, done := interruptible(ctx)
+	defer done()
 	return report(conformance.Cross(ctx, conformanceOptions(dir), dir))
 }
 
@@ -111,6 +145,8 @@ type VM mg.Namespace
 // Image builds the VM image from Debian's packages unless it is cached for this tree's recipe.
 func (VM) Image(ctx context.Context) error {
 	mg.CtxDeps(ctx, Deps)
+	ctx, done := interruptible(ctx)
+	defer done()
 	l, err := newLab()
 	if err != nil {
 		return err
@@ -121,6 +157,8 @@ func (VM) Image(ctx context.Context) error {
 // Bench boots one guest, then as many as the conformance VM column boots at once, and prints each phase; the last line is the ready/init ratio.
 func (VM) Bench(ctx context.Context) error {
 	mg.CtxDeps(ctx, Deps)
+	ctx, done := interruptible(ctx)
+	defer done()
 	l, err := newLab()
 	if err != nil {
 		return err
@@ -134,6 +172,8 @@ type Lab mg.Namespace
 // Up builds what is missing, makes the lab's network namespace (and a dockerd in it), starts every server of the scenario there and waits for their info files.
 func (Lab) Up(ctx context.Context) error {
 	mg.CtxDeps(ctx, Deps)
+	ctx, done := interruptible(ctx)
+	defer done()
 	l, err := newLab()
 	if err != nil {
 		return err
@@ -163,6 +203,8 @@ func (Lab) Down(ctx context.Context) error {
 // Verify is up, client, diff and down in one: the main job; it fails on a wrong report, a server that did not exit 0, or a leak.
 func (Lab) Verify(ctx context.Context) error {
 	mg.CtxDeps(ctx, Deps)
+	ctx, done := interruptible(ctx)
+	defer done()
 	l, err := newLab()
 	if err != nil {
 		return err
@@ -191,5 +233,7 @@ func (Lab) Shell(ctx context.Context) error {
 // Matrix runs one server in each isolation variant, prints what the host's client saw of each, and writes the table.
 func (Lab) Matrix(ctx context.Context) error {
 	mg.CtxDeps(ctx, Deps)
+	ctx, done := interruptible(ctx)
+	defer done()
 	return matrix.Run(ctx, lab.Config{Verbose: mg.Verbose()})
 }

@@ -243,6 +243,42 @@ func TestIntegrationLabWrongExpectationFails(t *testing.T) {
 	checkNothingLeft(t, l, nil)
 }
 
+// cancelOn is the lab's output that cancels a context when a line holding
+// want is printed: a Ctrl-C at that point.
+type cancelOn struct {
+	out    *bytes.Buffer
+	want   string
+	cancel context.CancelFunc
+}
+
+func (c *cancelOn) Write(b []byte) (int, error) {
+	if bytes.Contains(b, []byte(c.want)) {
+		c.cancel()
+	}
+	return c.out.Write(b)
+}
+
+// A Ctrl-C while lab:up starts the servers tears down what it had started:
+// no server, container, namespace or dockerd outlives it, and the state file
+// is gone.
+func TestIntegrationLabUpInterrupted(t *testing.T) {
+	needEngine(t, runenv.Docker)
+	l, out := newTestLab(t, dockerScenario)
+	l.Engine = runenv.Docker
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	l.Out = &cancelOn{out: out, want: "docker c1 started", cancel: cancel}
+	st, err := l.Up(ctx)
+	if err == nil || !strings.Contains(err.Error(), "interrupted") {
+		t.Fatalf("Up cancelled after its first container = %v, %v; want interrupted", st, err)
+	}
+	checkNothingLeft(t, l, nil)
+	l2, _ := New(Config{Root: l.Root, Dir: l.Dir, Out: out}) // lab:down, another process
+	if err := l2.Down(context.Background()); err != nil || !strings.Contains(out.String(), "already down") {
+		t.Errorf("Down after the interrupted Up = %v; want a lab already down:\n%s", err, out)
+	}
+}
+
 // A kill -9 of any part (here: dockerd and a host server) leaves lab:down
 // with what it needs: it stops the rest, deletes the namespace and reports
 // what it had to reap; and a state file whose network is gone (as after a

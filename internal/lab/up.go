@@ -75,10 +75,13 @@ func (l *Lab) Up(ctx context.Context) (st *State, err error) {
 		DockerHost: net.DockerHost(),
 	}
 	defer func() {
-		if err != nil {
+		switch {
+		case err != nil && ctx.Err() != nil: // Ctrl-C: what a cut-short start left is no fault
+			_, derr := l.teardown(context.WithoutCancel(ctx), st)
+			err, st = errors.Join(fmt.Errorf("interrupted; tore down what was started"), derr), nil
+		case err != nil:
 			l.Printf("tearing down after: %v", err)
-			err = errors.Join(err, l.down(context.WithoutCancel(ctx), st))
-			st = nil
+			err, st = errors.Join(err, l.down(context.WithoutCancel(ctx), st)), nil
 		}
 	}()
 	if err := l.SaveState(st); err != nil {

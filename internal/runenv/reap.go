@@ -91,30 +91,26 @@ func shortID(id string) string {
 // Installed reports whether the program an environment needs is installed,
 // and if not, which Debian package (or project) provides it.
 func Installed(k Kind) error {
-	var bin, pkg string
 	switch k {
 	case Host:
 		return nil
-	case Unshare:
-		bin, pkg = "unshare", "apt-get install util-linux"
 	case Docker:
-		// The lab starts a dockerd of its own: the daemon must be there
-		// too, not only the client.
+		// A run starts a dockerd of its own: the daemon must be there too,
+		// not only the client.
 		if _, err := exec.LookPath("dockerd"); err != nil {
 			return fmt.Errorf("dockerd %w (try: %s)", engine.ErrNotInstalled, engine.Docker.Package())
 		}
-		_, err := engine.New(engine.Docker)
-		return err
+		fallthrough
 	case Podman, Apptainer:
 		_, err := engine.New(engine.Kind(k))
 		return err
-	case VM:
-		bin, pkg = "qemu-system-x86_64", "apt-get install qemu-system-x86"
-	default:
+	}
+	need, ok := map[Kind][2]string{Unshare: {"unshare", "util-linux"}, VM: {"qemu-system-x86_64", "qemu-system-x86"}}[k]
+	if !ok {
 		return fmt.Errorf("unknown environment %q", k)
 	}
-	if _, err := exec.LookPath(bin); err != nil {
-		return fmt.Errorf("%s %w (try: %s)", bin, engine.ErrNotInstalled, pkg)
+	if _, err := exec.LookPath(need[0]); err != nil {
+		return fmt.Errorf("%s %w (try: apt-get install %s)", need[0], engine.ErrNotInstalled, need[1])
 	}
 	return nil
 }

@@ -32,8 +32,9 @@ type Command struct {
 
 // Run runs c and returns what it printed on stdout (see Combined). A failure is an error
 // that holds the exact command line, to re-run by hand, and the last lines
-// the program printed. Once ctx is done the program is killed; output it
-// left running in a grandchild costs at most a few seconds.
+// the program printed. The program runs in a process group of its own: a
+// Ctrl-C at the terminal does not reach it, and once ctx is done the whole
+// group is killed.
 func Run(ctx context.Context, c Command) (string, error) {
 	if c.Log != nil {
 		prefix := ""
@@ -43,6 +44,7 @@ func Run(ctx context.Context, c Command) (string, error) {
 		fmt.Fprintf(c.Log, "$ %s%s\n", prefix, Quote(append(c.Env[:len(c.Env):len(c.Env)], c.Argv...)))
 	}
 	cmd := exec.CommandContext(ctx, c.Argv[0], c.Argv[1:]...)
+	ownGroup(cmd)
 	cmd.Dir = c.Dir
 	if len(c.Env) > 0 {
 		cmd.Env = append(os.Environ(), c.Env...)

@@ -1,7 +1,6 @@
 package vm
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,9 +9,10 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/isolab/isolab/internal/shell"
 )
 
 // Image is a built guest image in its cache directory: Debian's kernel and
@@ -130,12 +130,8 @@ func EnsureImage(ctx context.Context, cfg ImageConfig) (img Image, built bool, e
 	if log == nil {
 		log = io.Discard
 	}
-	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, "bash", cfg.Script, cfg.Init, cfg.Dir)
-	cmd.Stdout = log
-	cmd.Stderr = io.MultiWriter(log, &stderr)
-	if err := cmd.Run(); err != nil {
-		return Image{}, false, fmt.Errorf("build VM image with %s: %w\n%s", cfg.Script, err, tail(stderr.String(), 30))
+	if _, err := shell.Run(ctx, shell.Command{Argv: []string{"bash", cfg.Script, cfg.Init, cfg.Dir}, Log: log}); err != nil {
+		return Image{}, false, fmt.Errorf("build VM image: %w", err)
 	}
 	if err := os.WriteFile(filepath.Join(cfg.Dir, keyFile), []byte(key+"\n"), 0o644); err != nil {
 		return Image{}, false, fmt.Errorf("record VM image key: %w", err)

@@ -119,8 +119,10 @@ func (m *Machine) Start(ctx context.Context) error {
 			return errors.Join(fmt.Errorf("start VM %s: QEMU exited at once: %s", c.Name, strings.TrimSpace(tail(string(b), 10))),
 				m.removeFiles())
 		case <-ctx.Done():
-			m.Kill()
-			return fmt.Errorf("start VM %s: %w", c.Name, ctx.Err())
+			// No pid file yet, so Kill would not find QEMU: kill our child.
+			cmd.Process.Kill()
+			<-done
+			return errors.Join(fmt.Errorf("start VM %s: %w", c.Name, ctx.Err()), m.removeFiles())
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
@@ -191,7 +193,7 @@ func (m *Machine) Stop(ctx context.Context) error {
 	var errs []error
 	if pid, ok := m.PID(); ok {
 		start := time.Now()
-		if err := pressCtrlAltDel(ctx, m.QMPSocket); err != nil {
+		if err := m.pressUntilHeard(ctx); err != nil {
 			m.logf("no clean power-off: %v", err)
 		} else if m.waitExit(ctx, m.stall()) {
 			m.logf("powered off in %.1fs", time.Since(start).Seconds())
@@ -241,6 +243,34 @@ func (m *Machine) awaitReaping() {
 	if started {
 		<-m.Done()
 	}
+}
+
+// pressUntilHeard presses Ctrl-Alt-Del, again every second until a press
+// comes after lab-init has written its first line: a press while the guest's
+// kernel still boots, before its keyboard driver is up or lab-init listens,
+// is lost, and the guest would then boot on and run its server. (A press
+// after that line reaches lab-init, which stops the server, or does so as
+// soon as it has started it.)
+func (m *Machine) pressUntilHeard(ctx context.Context) error {
+	for {
+		heard := m.consoleHas(guestinit.Prefix)
+		if err := pressCtrlAltDel(ctx, m.QMPSocket); err != nil || heard {
+			return err
+		}
+		select {
+		case <-m.Done():
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// consoleHas reports whether the guest's console so far holds s.
+func (m *Machine) consoleHas(s string) bool {
+	b, _ := os.ReadFile(m.SerialLog)
+	return strings.Contains(string(b), s)
 }
 
 // waitExit waits for QEMU to exit while the console advances, giving up

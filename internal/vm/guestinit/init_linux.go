@@ -207,8 +207,8 @@ func startShell() error {
 	return err
 }
 
-// runServer starts the server with its output on the console, passes SIGINT
-// (Ctrl-Alt-Del) and SIGTERM on to it as SIGTERM, reaps every process that
+// runServer starts the server with its output on the console (unless a stop
+// came first), passes SIGINT (Ctrl-Alt-Del) and SIGTERM on to it as SIGTERM, reaps every process that
 // ends (PID 1 adopts orphans) and returns the server's exit status: 128+n
 // after signal n.
 func runServer(cfg Config, signals <-chan os.Signal) int {
@@ -220,6 +220,19 @@ func runServer(cfg Config, signals <-chan os.Signal) int {
 	}
 	if cfg.UID >= 0 {
 		attr.Sys.Credential = &syscall.Credential{Uid: uint32(cfg.UID), Gid: uint32(cfg.UID)}
+	}
+	// A stop asked for while the guest booted: the server never runs, so
+	// nothing is half done, and the guest powers off at once.
+	for pending := true; pending; {
+		select {
+		case sig := <-signals:
+			if sig != unix.SIGCHLD {
+				say("%v before the server started: not starting it", sig)
+				return 0
+			}
+		default:
+			pending = false
+		}
 	}
 	say("%s %s %s", StartLine[len(Prefix):], cfg.Bin, strings.Join(cfg.Args, " "))
 	p, err := os.StartProcess(cfg.Bin, append([]string{cfg.Bin}, cfg.Args...), attr)
