@@ -6,21 +6,33 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/isolab/isolab/internal/shell"
 )
 
-// Packages are the Debian packages isolab uses.
+// Package is a Debian package isolab uses, and a program it provides.
+type Package struct {
+	Name    string
+	Program string // a command on $PATH, or an absolute path
+}
+
+// Packages are the Debian packages isolab uses. A machine that has a
+// package's program from elsewhere (Docker's own docker-ce, as on a GitHub
+// runner, where docker.io would conflict) needs no package.
 //
 // Podman's network stack is named: without recommends, apt would satisfy its
 // container-network-stack with the older CNI plugins, not netavark, which the
-// lab was measured with.
-var Packages = []string{
-	"docker.io", "podman", "netavark", "aardvark-dns", "uidmap",
-	"qemu-system-x86", "mmdebstrap", "cpio", "xz-utils",
-	"iproute2", "util-linux", "gcc", "g++", "make",
+// lab was measured with. The Debian keyring lets mmdebstrap build the VM
+// image on a distribution other than Debian.
+var Packages = []Package{
+	{"docker.io", "dockerd"}, {"podman", "podman"},
+	{"netavark", "/usr/lib/podman/netavark"}, {"aardvark-dns", "/usr/lib/podman/aardvark-dns"}, {"uidmap", "newuidmap"},
+	{"qemu-system-x86", "qemu-system-x86_64"}, {"mmdebstrap", "mmdebstrap"}, {"cpio", "cpio"}, {"xz-utils", "xz"},
+	{"debian-archive-keyring", "/usr/share/keyrings/debian-archive-keyring.gpg"},
+	{"iproute2", "ip"}, {"util-linux", "nsenter"}, {"gcc", "gcc"}, {"g++", "g++"}, {"make", "make"},
 }
 
 // Install installs the missing Packages with apt-get when run as root on a
@@ -56,15 +68,28 @@ func Install(ctx context.Context, out io.Writer, verbose bool) error {
 	return nil
 }
 
-// Missing asks dpkg which of Packages are not installed; without dpkg it
-// takes all to be missing.
+// Missing lists the Packages whose program is not there and that dpkg
+// does not know as installed (without dpkg: whose program is not there).
 func Missing() []string {
 	var missing []string
 	for _, p := range Packages {
-		out, err := exec.Command("dpkg-query", "-W", "-f=${Status}", p).Output()
-		if err != nil || !strings.Contains(string(out), "install ok installed") {
-			missing = append(missing, p)
+		if !found(p.Program) && !installed(p.Name) {
+			missing = append(missing, p.Name)
 		}
 	}
 	return missing
+}
+
+func found(program string) bool {
+	if filepath.IsAbs(program) {
+		_, err := os.Stat(program)
+		return err == nil
+	}
+	_, err := exec.LookPath(program)
+	return err == nil
+}
+
+func installed(pkg string) bool {
+	out, err := exec.Command("dpkg-query", "-W", "-f=${Status}", pkg).Output()
+	return err == nil && strings.Contains(string(out), "install ok installed")
 }

@@ -6,15 +6,19 @@ import (
 	"testing"
 )
 
-// On a machine with dpkg, a package that dpkg lists as installed is not
-// missing, and one it does not know is.
+// A package whose program is there is not missing, whatever dpkg says; one
+// whose program is not and that dpkg does not know is.
 func TestMissing(t *testing.T) {
+	defer func(p []Package) { Packages = p }(Packages)
+	Packages = []Package{{"isolab-no-such-package", "sh"}, {"isolab-no-such-package-2", "/no/such/program"}, {"isolab-no-such-package-3", "isolab-no-such-program"}}
+	if got := Missing(); !slices.Equal(got, []string{"isolab-no-such-package-2", "isolab-no-such-package-3"}) {
+		t.Errorf("Missing() = %q, want the two whose programs are absent", got)
+	}
 	if _, err := exec.LookPath("dpkg-query"); err != nil {
 		t.Skip("dpkg-query not found: not a Debian system")
 	}
-	defer func(p []string) { Packages = p }(Packages)
-	Packages = []string{"dpkg", "isolab-no-such-package"}
-	if got := Missing(); !slices.Equal(got, []string{"isolab-no-such-package"}) {
-		t.Errorf("Missing() = %q, want only the unknown package", got)
+	Packages = []Package{{"dpkg", "/no/such/program"}}
+	if got := Missing(); len(got) != 0 {
+		t.Errorf("Missing() = %q for dpkg itself, want nothing: dpkg lists it as installed", got)
 	}
 }
