@@ -35,7 +35,7 @@ func committed(t *testing.T) (*Matrix, []byte) {
 // prints for the measurements in docs/matrix.json, or when those no longer
 // fit the code (rows, derivations). Fix with -update when only the rendering
 // or a derivation changed; measure again (LAB_MATRIX_DOCS=1 go tool mage
-// lab:matrix, in scripts/netns-run) when the variants changed.
+// lab:matrix) when the variants changed.
 func TestDocsTable(t *testing.T) {
 	m, doc := committed(t)
 	var labels []string
@@ -53,7 +53,7 @@ func TestDocsTable(t *testing.T) {
 		}
 	}
 	if !reflect.DeepEqual(rows, labels) {
-		t.Errorf("docs/matrix.json has rows %q, the code's variants are %q: measure again with LAB_MATRIX_DOCS=1 scripts/netns-run --dockerd -- go tool mage lab:matrix", rows, labels)
+		t.Errorf("docs/matrix.json has rows %q, the code's variants are %q: measure again with LAB_MATRIX_DOCS=1 go tool mage lab:matrix", rows, labels)
 	}
 	if *update {
 		if err := WriteDocs(docsDir, m); err != nil {
