@@ -468,7 +468,18 @@ func StartCanary(helper string, uid int) (*Canary, error) {
 		return nil, fmt.Errorf("start a canary: %w", err)
 	}
 	go func() { c.cmd.Wait(); close(c.done) }()
-	return c, nil
+	// Not ready until it runs as uid: a kill(-1) of uid before that would
+	// miss it, and go untold.
+	for {
+		if ruid, err := procfs.RealUID(c.cmd.Process.Pid); err == nil && ruid == uid {
+			return c, nil
+		}
+		select {
+		case <-c.done:
+			return nil, fmt.Errorf("start a canary of uid %d: it exited (%v)", uid, c.cmd.ProcessState)
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
 }
 
 // Killed reports whether the canary has died: something killed it.

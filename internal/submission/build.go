@@ -287,6 +287,13 @@ func (b *builder) adapters(im *Impl) {
 		im.Checks = append(im.Checks, Check{CheckServer, true, fmt.Sprint(err)})
 		return
 	}
+	// The adapters are copied into the workspace: the sandbox hides /tmp,
+	// /home and the like, where the repository may well be.
+	adapters := filepath.Join(b.work, "adapters")
+	if err := copyTree(filepath.Join(b.cfg.Root, "conformance", "cxx"), adapters); err != nil {
+		im.Checks = append(im.Checks, Check{CheckServer, true, fmt.Sprint(err)}, Check{CheckClient, true, fmt.Sprint(err)})
+		return
+	}
 	for _, a := range []struct {
 		check, name, src string
 		libs             []string
@@ -297,7 +304,7 @@ func (b *builder) adapters(im *Impl) {
 	} {
 		exe := filepath.Join(bin, a.name)
 		argv := append([]string{cc, "-static", "-O2", "-o", exe}, incFlags...)
-		argv = append(argv, filepath.Join(b.cfg.Root, "conformance", "cxx", a.src))
+		argv = append(argv, filepath.Join(adapters, a.src))
 		argv = append(append(argv, a.libs...), "-lpthread")
 		c := Check{Name: a.check}
 		if out, err := b.run(bin, argv...); err != nil {
