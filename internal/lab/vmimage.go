@@ -2,7 +2,6 @@ package lab
 
 import (
 	"context"
-	"io"
 	"path/filepath"
 
 	"github.com/isolab/isolab/internal/runenv"
@@ -25,12 +24,9 @@ func (l *Lab) VMImage(ctx context.Context) error {
 // enters the lab's namespace, only what it starts does.
 func (l *Lab) vmImage(ctx context.Context) (img runenv.VMImage, err error) {
 	err = l.Step("vm image", func() error {
-		var log io.Writer = io.Discard
-		if l.Verbose {
-			log = l.Out
-		}
+		// A build takes a minute or more: its steps print one line each.
 		var built bool
-		img, built, err = runenv.EnsureVMImage(ctx, l.Root, l.InitBin(), l.vmImageDir(), log)
+		img, built, err = runenv.EnsureVMImage(ctx, l.Root, l.InitBin(), l.vmImageDir(), l.Out)
 		if built {
 			l.Printf("  built the VM image in %s", img.Dir)
 		}
