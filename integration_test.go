@@ -15,7 +15,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/isolab/isolab/internal/gobuild"
 	"github.com/isolab/isolab/internal/leakcheck"
 	"github.com/isolab/isolab/internal/shm"
 	"github.com/isolab/isolab/internal/shmtest"
@@ -54,20 +54,12 @@ func binaries(t *testing.T) (server, client string) {
 		if bins.err != nil {
 			return
 		}
-		goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-		if _, err := os.Stat(goBin); err != nil {
-			goBin = "go"
+		// One build of the binaries: the flags every other caller uses.
+		var out []string
+		if out, bins.err = gobuild.Static(context.Background(), ".", bins.dir, gobuild.Server, gobuild.Client); bins.err != nil {
+			return
 		}
-		for _, name := range []string{"server", "client"} {
-			out := filepath.Join(bins.dir, name)
-			cmd := exec.Command(goBin, "build", "-o", out, "./cmd/"+name)
-			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-			if b, err := cmd.CombinedOutput(); err != nil {
-				bins.err = fmt.Errorf("%s: %v\n%s", cmd, err, b)
-				return
-			}
-		}
-		bins.server, bins.client = filepath.Join(bins.dir, "server"), filepath.Join(bins.dir, "client")
+		bins.server, bins.client = out[0], out[1]
 	})
 	if bins.err != nil {
 		t.Fatalf("build binaries: %v", bins.err)

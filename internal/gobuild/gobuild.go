@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 
 	"github.com/isolab/isolab/internal/shell"
@@ -58,8 +57,9 @@ func Static(ctx context.Context, root, dir string, cmds ...string) ([]string, er
 	return paths, nil
 }
 
-// GoTool is the go command: $GOROOT/bin/go, else go on $PATH, else the one
-// this program was built with.
+// GoTool is the go command: $GOROOT/bin/go, else go on $PATH (go test and
+// go run put their own first there), else plain "go", whose run then says
+// it is not found.
 func GoTool() string {
 	if r := os.Getenv("GOROOT"); r != "" {
 		if p := filepath.Join(r, "bin", "go"); isFile(p) {
@@ -69,7 +69,7 @@ func GoTool() string {
 	if p, err := exec.LookPath("go"); err == nil {
 		return p
 	}
-	return filepath.Join(runtime.GOROOT(), "bin", "go")
+	return "go"
 }
 
 func isFile(p string) bool {

@@ -85,7 +85,6 @@ type container struct {
 	done     chan struct{}
 	code     int
 	doneOnce sync.Once
-	waitOnce sync.Once
 }
 
 func (r *Runner) startContainer(ctx context.Context, spec Spec) (Server, error) {

@@ -70,13 +70,12 @@ type Machine struct {
 	Console     string // the guest's console, a Unix socket to attach to
 	CommandFile string // the exact QEMU command line, to re-run by hand, then QEMU's own messages
 
-	mu       sync.Mutex
-	done     chan struct{} // closed when QEMU has exited
-	started  bool          // this Machine started QEMU and reaps it
-	startAt  time.Time     // when it did
-	exitErr  error         // how QEMU ended, once done is closed (started ones only)
-	slot     *bootSlot     // held from Start until the server is ready or QEMU exits
-	stopOnce sync.Once
+	mu      sync.Mutex
+	done    chan struct{} // closed when QEMU has exited
+	started bool          // this Machine started QEMU and reaps it
+	startAt time.Time     // when it did
+	exitErr error         // how QEMU ended, once done is closed (started ones only)
+	slot    *bootSlot     // held from Start until the server is ready or QEMU exits
 }
 
 // New names the files of the guest cfg describes; it starts nothing.
