@@ -207,6 +207,10 @@ func startShell() error {
 	return err
 }
 
+// uidProcs bounds the processes of a server run as another uid: the
+// sandbox's on the host (sandbox.RunLimits).
+const uidProcs = 32
+
 // runServer starts the server with its output on the console (unless a stop
 // came first), passes SIGINT (Ctrl-Alt-Del) and SIGTERM on to it as SIGTERM, reaps every process that
 // ends (PID 1 adopts orphans) and returns the server's exit status: 128+n
@@ -220,6 +224,14 @@ func runServer(cfg Config, signals <-chan os.Signal) int {
 	}
 	if cfg.UID >= 0 {
 		attr.Sys.Credential = &syscall.Credential{Uid: uint32(cfg.UID), Gid: uint32(cfg.UID)}
+		// A server that is not isolab's runs as that uid: a fork bomb of it
+		// stops at the sandbox's process limit instead of bringing down the
+		// guest (and its status file) with PID 1. Root, forking here, is
+		// not held by it; the server inherits it.
+		lim := &unix.Rlimit{Cur: uidProcs, Max: uidProcs}
+		if err := unix.Setrlimit(unix.RLIMIT_NPROC, lim); err != nil {
+			say("no process limit for uid %d: %v", cfg.UID, err)
+		}
 	}
 	// A stop asked for while the guest booted: the server never runs, so
 	// nothing is half done, and the guest powers off at once.
