@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/isolab/isolab/internal/gobuild"
+	"github.com/isolab/isolab/internal/procfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -211,7 +212,14 @@ func TestStop(t *testing.T) {
 	for deadline := time.Now().Add(10 * time.Second); len(Processes(p.UID)) < 2 && time.Now().Before(deadline); {
 		time.Sleep(20 * time.Millisecond)
 	}
-	time.Sleep(1500 * time.Millisecond) // busy
+	// Busy: until the loop has used more CPU time than a program that waits
+	// for a client ever does (the report's 1 s), however busy the machine.
+	for cpuSeconds(p.UID) < 1.2 {
+		if len(Processes(p.UID)) == 0 {
+			t.Fatal("the busy loop ended by itself")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	start := time.Now()
 	syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 	cmd.Wait()
@@ -248,4 +256,15 @@ func TestParse(t *testing.T) {
 	if uid := NewUID(); uid < uidBase {
 		t.Errorf("NewUID() = %d, below %d", uid, uidBase)
 	}
+}
+
+// cpuSeconds is the CPU time the live processes of uid have used.
+func cpuSeconds(uid int) float64 {
+	var ticks int64
+	for _, pid := range Processes(uid) {
+		if st, err := procfs.ReadStat(pid); err == nil {
+			ticks += st.UTime + st.STime
+		}
+	}
+	return float64(ticks) / 100 // USER_HZ
 }
