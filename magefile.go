@@ -70,8 +70,13 @@ func interruptible(ctx context.Context) (context.Context, func()) {
 	}
 }
 
-func newLab() (*lab.Lab, error) {
-	return lab.New(lab.Config{Verbose: mg.Verbose()})
+// withLab runs f on the lab of this repository (LAB_DIR, else ./lab).
+func withLab(f func(*lab.Lab) error) error {
+	l, err := lab.New(lab.Config{Verbose: mg.Verbose()})
+	if err != nil {
+		return err
+	}
+	return f(l)
 }
 
 // Deps installs the Debian packages the lab needs (as root on Debian/Ubuntu), else prints the apt-get line.
@@ -84,11 +89,7 @@ type Build mg.Namespace
 
 // Binaries builds the static server and client into bin/.
 func (Build) Binaries(ctx context.Context) error {
-	l, err := newLab()
-	if err != nil {
-		return err
-	}
-	return l.Build(ctx)
+	return withLab(func(l *lab.Lab) error { return l.Build(ctx) })
 }
 
 // Clib builds the course's libserver.a, libclient.a and headers into bin/clib.
@@ -147,11 +148,7 @@ func (VM) Image(ctx context.Context) error {
 	mg.CtxDeps(ctx, Deps)
 	ctx, done := interruptible(ctx)
 	defer done()
-	l, err := newLab()
-	if err != nil {
-		return err
-	}
-	return l.VMImage(ctx)
+	return withLab(func(l *lab.Lab) error { return l.VMImage(ctx) })
 }
 
 // Bench boots one guest, then as many as the conformance VM column boots at once, and prints each phase; the last line is the ready/init ratio.
@@ -159,11 +156,7 @@ func (VM) Bench(ctx context.Context) error {
 	mg.CtxDeps(ctx, Deps)
 	ctx, done := interruptible(ctx)
 	defer done()
-	l, err := newLab()
-	if err != nil {
-		return err
-	}
-	return l.VMBench(ctx)
+	return withLab(func(l *lab.Lab) error { return l.VMBench(ctx) })
 }
 
 // Lab namespace: the verbs users know.
@@ -174,30 +167,20 @@ func (Lab) Up(ctx context.Context) error {
 	mg.CtxDeps(ctx, Deps)
 	ctx, done := interruptible(ctx)
 	defer done()
-	l, err := newLab()
-	if err != nil {
+	return withLab(func(l *lab.Lab) error {
+		_, err := l.Up(ctx)
 		return err
-	}
-	_, err = l.Up(ctx)
-	return err
+	})
 }
 
 // Status shows the lab's network namespace, its dockerd and each server: environment, state, pid or container, address, info file.
 func (Lab) Status(ctx context.Context) error {
-	l, err := newLab()
-	if err != nil {
-		return err
-	}
-	return l.Status(ctx)
+	return withLab(func(l *lab.Lab) error { return l.Status(ctx) })
 }
 
 // Down stops every server and the dockerd, deletes the namespace and reaps whatever an interrupted run left; safe to repeat.
 func (Lab) Down(ctx context.Context) error {
-	l, err := newLab()
-	if err != nil {
-		return err
-	}
-	return l.Down(ctx)
+	return withLab(func(l *lab.Lab) error { return l.Down(ctx) })
 }
 
 // Verify is up, client, diff and down in one: the main job; it fails on a wrong report, a server that did not exit 0, or a leak.
@@ -205,29 +188,17 @@ func (Lab) Verify(ctx context.Context) error {
 	mg.CtxDeps(ctx, Deps)
 	ctx, done := interruptible(ctx)
 	defer done()
-	l, err := newLab()
-	if err != nil {
-		return err
-	}
-	return l.Verify(ctx)
+	return withLab(func(l *lab.Lab) error { return l.Verify(ctx) })
 }
 
 // Client runs the host's client on the lab that is up, in its namespace; LAB_CLIENT_FLAGS passes it flags (-explain, -json).
 func (Lab) Client(ctx context.Context) error {
-	l, err := newLab()
-	if err != nil {
-		return err
-	}
-	return l.Client(ctx)
+	return withLab(func(l *lab.Lab) error { return l.Client(ctx) })
 }
 
 // Shell opens a shell in the lab's network namespace, with DOCKER_HOST set to its dockerd.
 func (Lab) Shell(ctx context.Context) error {
-	l, err := newLab()
-	if err != nil {
-		return err
-	}
-	return l.Shell(ctx)
+	return withLab(func(l *lab.Lab) error { return l.Shell(ctx) })
 }
 
 // Matrix runs one server in each isolation variant, prints what the host's client saw of each, and writes the table.

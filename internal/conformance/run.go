@@ -161,7 +161,7 @@ func (r *runner) addSide(t *Table, name string, im *submission.Impl) {
 	if len(im.Mains) > 0 {
 		t.Notes = append(t.Notes, fmt.Sprintf("%s: left out %d file(s) that define main: %v", name, len(im.Mains), im.Mains))
 	}
-	r.sides = append(r.sides, side{name: name, server: im.Server, client: im.Client, untrusted: im.Untrusted})
+	r.sides = append(r.sides, side{name: name, server: im.Server, client: im.Client, untrusted: im.Untrusted()})
 }
 
 // newRunner prepares a run: its directories, isolab's binaries, the VM

@@ -102,10 +102,10 @@ type ServerSpec struct {
 	Bin  string   // static binary with isolab's server command line
 	Args []string // its flags, without -ip: the session decides the address
 	Log  string   // file that gets the command line and the output
-	// Ours says the binary is isolab's: it listens only on the address -ip
-	// gives, on the host 127.0.0.1. Others pick their own address, in the
-	// run's namespace.
-	Ours bool
+	// Untrusted says the binary is not isolab's. isolab's listens only on
+	// the address -ip gives, on the host 127.0.0.1; others pick their own
+	// address, in the run's namespace.
+	Untrusted bool
 	// UID, when not 0, runs it in the sandbox as that uid, with Dir its
 	// only writable directory, and its sandbox's report in Report (host
 	// processes: a container and a guest have their own walls).
@@ -117,8 +117,8 @@ type ServerSpec struct {
 // StartServer runs a server in the session's environment.
 func (s *Session) StartServer(ctx context.Context, spec ServerSpec) (runenv.Server, error) {
 	rs := runenv.Spec{Kind: s.Kind, Bin: spec.Bin, Args: spec.Args, Log: spec.Log, IPC: runenv.IPCPrivate, Network: runenv.NetworkBridge,
-		Untrusted: !spec.Ours, UID: spec.UID}
-	if spec.Ours && s.Kind == runenv.Host {
+		Untrusted: spec.Untrusted, UID: spec.UID}
+	if !spec.Untrusted && s.Kind == runenv.Host {
 		rs.Args = append(append([]string{}, rs.Args...), "-ip", "127.0.0.1")
 	}
 	if spec.UID != 0 {

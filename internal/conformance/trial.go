@@ -212,10 +212,10 @@ func (sc *trial) startServerAt(ctx context.Context, s side, name, path string, p
 			"-info-dir", infoDir, "-info-name", name, "-shm-msg", shmMsg, "-socket-msg", sockMsg,
 			"-accept-timeout", acceptTimeout,
 		},
-		Log:  sc.log(s.name + "-server-" + name),
-		Ours: !s.untrusted,
-		UID:  uid,
-		Dir:  sc.dir,
+		Log:       sc.log(s.name + "-server-" + name),
+		Untrusted: s.untrusted,
+		UID:       uid,
+		Dir:       sc.dir,
 	}
 	if uid != 0 && sc.e.sess.Kind == runenv.Host {
 		spec.Report = sc.report(spec.Name)

@@ -177,25 +177,11 @@ func (g *guest) Handle() Handle {
 	return Handle{Kind: VM, Name: g.name, Argv: g.argv, Log: g.log, PID: pid, RunDir: g.m.Config.RunDir, StatusFile: g.m.Config.StatusFile}
 }
 
-func (g *guest) progress() int64 { return consoleSize(g.m.SerialLog) }
+func (g *guest) progress() int64 { return g.m.ConsoleSize() }
 
 func (g *guest) running() bool {
 	_, ok := g.m.PID()
 	return ok
-}
-
-// waitReady is WaitInfo's for a guest: vm.Machine.WaitReady follows the
-// console and hands the guest's boot slot on.
-func (g *guest) waitReady(ctx context.Context, file string) error {
-	return g.m.WaitReady(ctx, file)
-}
-
-func consoleSize(path string) int64 {
-	st, err := os.Stat(path)
-	if err != nil {
-		return -1
-	}
-	return st.Size()
 }
 
 // serverLines keeps the console's lines from the server's start on, without

@@ -27,7 +27,8 @@ func WaitInfo(ctx context.Context, s Server, file string, stall time.Duration) (
 	}
 	if g, ok := s.(*guest); ok {
 		g.m.Config.Stall = stall
-		if err := g.waitReady(ctx, file); err != nil {
+		// vm.Machine.WaitReady follows the console and hands the boot slot on.
+		if err := g.m.WaitReady(ctx, file); err != nil {
 			return infofile.Info{}, fmt.Errorf("%s: %w", s.Name(), err)
 		}
 		return infofile.Read(file)

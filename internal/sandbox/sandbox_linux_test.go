@@ -1,7 +1,6 @@
 package sandbox
 
 import (
-	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -9,56 +8,21 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/isolab/isolab/internal/gobuild"
 	"github.com/isolab/isolab/internal/procfs"
+	"github.com/isolab/isolab/internal/sandbox/sandboxtest"
 	"golang.org/x/sys/unix"
 )
 
-var helper struct {
-	once sync.Once
-	path string
-	err  error
-}
-
-// needHelper builds cmd/isolab-sandbox once, or skips t when it cannot run.
-func needHelper(t *testing.T) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("the sandbox sets up a mount namespace and drops to another uid: it needs root")
-	}
-	helper.once.Do(func() {
-		root, err := gobuild.Root(".")
-		if err != nil {
-			helper.err = err
-			return
-		}
-		dir, err := os.MkdirTemp("", "isolab-sandbox-test-")
-		if err != nil {
-			helper.err = err
-			return
-		}
-		var bins []string
-		bins, helper.err = gobuild.Static(context.Background(), root, dir, gobuild.Sandbox)
-		if helper.err == nil {
-			helper.path = bins[0]
-		}
-	})
-	if helper.err != nil {
-		t.Fatal(helper.err)
-	}
-	return helper.path
-}
+// needHelper is the sandbox's helper, or skips t when it cannot run.
+func needHelper(t *testing.T) string { return sandboxtest.Helper(t) }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if helper.path != "" {
-		os.RemoveAll(filepath.Dir(helper.path))
-	}
+	sandboxtest.Cleanup()
 	os.Exit(code)
 }
 

@@ -44,13 +44,14 @@ type Impl struct {
 	Client string // the same for the client
 	Mains  []string
 	Checks []Check
-	// Untrusted says its code runs in the sandbox; isolab's own does not.
-	Untrusted bool
-	// UID is the uid its build ran as (0 when not sandboxed).
+	// UID is the uid its build ran as; 0 when not sandboxed (isolab's own).
 	UID int
 
 	unmount func()
 }
+
+// Untrusted says its code runs in the sandbox: it was built there.
+func (im *Impl) Untrusted() bool { return im.UID != 0 }
 
 // Close releases what the build holds (its workspace's tmpfs, which the
 // binaries are on): call it when they are no longer run.
@@ -112,7 +113,7 @@ type builder struct {
 }
 
 func (b *builder) build(path string) (*Impl, error) {
-	im := &Impl{Name: Name(path), Untrusted: b.cfg.Sandbox != ""}
+	im := &Impl{Name: Name(path)}
 	st, err := os.Stat(path)
 	if err != nil {
 		return im, fmt.Errorf("submission %s: %w", path, err)

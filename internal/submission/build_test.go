@@ -9,21 +9,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 
 	"github.com/isolab/isolab/internal/gobuild"
 	"github.com/isolab/isolab/internal/sandbox"
+	"github.com/isolab/isolab/internal/sandbox/sandboxtest"
 )
 
 var root, _ = gobuild.Root(".")
-
-var helper struct {
-	once sync.Once
-	path string
-	err  error
-}
 
 // needSandbox skips t without g++, make or root, and returns the sandbox
 // helper, built once.
@@ -34,31 +28,12 @@ func needSandbox(t *testing.T) string {
 			t.Skipf("%s not found (try: apt-get install %s)", n[0], n[1])
 		}
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("the sandbox needs root")
-	}
-	helper.once.Do(func() {
-		dir, err := os.MkdirTemp("", "isolab-submission-test-")
-		if err != nil {
-			helper.err = err
-			return
-		}
-		var bins []string
-		if bins, helper.err = gobuild.Static(context.Background(), root, dir, gobuild.Sandbox); helper.err == nil {
-			helper.path = bins[0]
-		}
-	})
-	if helper.err != nil {
-		t.Fatal(helper.err)
-	}
-	return helper.path
+	return sandboxtest.Helper(t)
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if helper.path != "" {
-		os.RemoveAll(filepath.Dir(helper.path))
-	}
+	sandboxtest.Cleanup()
 	os.Exit(code)
 }
 

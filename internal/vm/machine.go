@@ -180,8 +180,9 @@ func (m *Machine) SerialTail() string {
 	return "serial log " + m.SerialLog + " ends:\n" + tail(string(b), 20)
 }
 
-// consoleSize is how much the guest has printed so far: its progress.
-func (m *Machine) consoleSize() int64 {
+// ConsoleSize is how much the guest has printed so far: its progress (-1
+// before its console exists).
+func (m *Machine) ConsoleSize() int64 {
 	st, err := os.Stat(m.SerialLog)
 	if err != nil {
 		return -1

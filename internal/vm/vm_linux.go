@@ -142,7 +142,7 @@ func (m *Machine) Start(ctx context.Context) error {
 func (m *Machine) WaitReady(ctx context.Context, infoFile string) error {
 	defer m.releaseSlot()
 	stall := m.stall()
-	size, progress := m.consoleSize(), time.Now()
+	size, progress := m.ConsoleSize(), time.Now()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -155,7 +155,7 @@ func (m *Machine) WaitReady(ctx context.Context, infoFile string) error {
 			}
 			return fmt.Errorf("wait for VM %s: QEMU exited (%s) before %s appeared; %s", m.Config.Name, m.exitHow(), infoFile, m.SerialTail())
 		}
-		if s := m.consoleSize(); s != size {
+		if s := m.ConsoleSize(); s != size {
 			size, progress = s, time.Now()
 		}
 		if silent := time.Since(progress); silent > stall {
@@ -276,14 +276,14 @@ func (m *Machine) consoleHas(s string) bool {
 // waitExit waits for QEMU to exit while the console advances, giving up
 // after silence longer than silent, and reports whether it exited.
 func (m *Machine) waitExit(ctx context.Context, silent time.Duration) bool {
-	size, progress := m.consoleSize(), time.Now()
+	size, progress := m.ConsoleSize(), time.Now()
 	for time.Since(progress) < silent && ctx.Err() == nil {
 		select {
 		case <-m.Done():
 			return true
 		case <-time.After(20 * time.Millisecond):
 		}
-		if s := m.consoleSize(); s != size {
+		if s := m.ConsoleSize(); s != size {
 			size, progress = s, time.Now()
 		}
 	}
