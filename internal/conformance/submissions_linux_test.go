@@ -104,6 +104,11 @@ func TestIntegrationTarball(t *testing.T) {
 	dir, tar := failed(tables[0]), failed(tables[1])
 	if !slices.Equal(dir, tar) || len(dir) == 0 {
 		t.Errorf("the directory's failures %q, the tarball's %q: want the same, and some", dir, tar)
+		for i, tab := range tables {
+			for _, r := range tab.Failed() {
+				t.Logf("run %d: %s %s %s %s: %s", i, r.Env, r.Server, r.Client, r.Check, r.Detail)
+			}
+		}
 	}
 }
 

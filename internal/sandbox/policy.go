@@ -25,11 +25,15 @@ type Limits struct {
 	Files    int           // open files of each process (RLIMIT_NOFILE)
 }
 
-// RunLimits are for a server or a client: far above what one needs (a few
-// milliseconds of CPU, one process), far below what would hurt the machine.
-// Memory is address space, which a Go program (isolab's course archives are
-// one) reserves 1.2 GiB of at its start.
-var RunLimits = Limits{Procs: 32, CPU: 10 * time.Second, Memory: 4 << 30, FileSize: 64 << 20, Files: 1024}
+// RunLimits are for the servers and the client of a trial, which share
+// them as they share the trial's uid: far above what they need (a few
+// milliseconds of CPU each), far below what would hurt the machine. Procs
+// counts threads: a Go program (isolab's server and client, and the course
+// archives) runs 4 to 12, more under load, and a trial runs up to three of
+// them beside the canary; with 32 one of them sometimes could not start a
+// thread on a busy machine and died. Memory is address space, which a Go
+// program reserves 1.2 GiB of at its start.
+var RunLimits = Limits{Procs: 128, CPU: 10 * time.Second, Memory: 4 << 30, FileSize: 64 << 20, Files: 1024}
 
 // BuildLimits are for make and the compiler it runs.
 var BuildLimits = Limits{Procs: 64, CPU: 5 * time.Minute, Memory: 4 << 30, FileSize: 256 << 20, Files: 1024}

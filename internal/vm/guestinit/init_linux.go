@@ -209,7 +209,7 @@ func startShell() error {
 
 // uidProcs bounds the processes of a server run as another uid: the
 // sandbox's on the host (sandbox.RunLimits).
-const uidProcs = 32
+const uidProcs = 128
 
 // runServer starts the server with its output on the console (unless a stop
 // came first), passes SIGINT (Ctrl-Alt-Del) and SIGTERM on to it as SIGTERM, reaps every process that
