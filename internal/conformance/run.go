@@ -81,10 +81,11 @@ type runner struct {
 	helper    string // cmd/isolab-sandbox
 	init      string // cmd/lab-init, for the VM image
 
-	mu     sync.Mutex
-	keys   map[shm.Key]bool
-	ports  map[int]bool
-	projID int
+	mu       sync.Mutex
+	keys     map[shm.Key]bool
+	ports    map[int]bool // handed out (port)
+	nextPort int          // where port looks next
+	projID   int
 }
 
 // Run builds the implementation in opts.Impl with the adapters (its code in

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -148,31 +149,42 @@ func (r *runner) claimKey(key shm.Key) bool {
 	return true
 }
 
+// Ports for servers come from below Linux's ephemeral range (32768 up), as
+// the lab's do (scenario.DefaultPortBase): a port from that range, free
+// when it was handed out, could be taken by a connect's own end or a
+// listener on port 0 before the server binds it, and under load it was.
+// Each run starts at a random place, so that runs sharing a namespace (the
+// tests) seldom meet; a port something holds is passed over.
+const portBase, portSpan = 20000, 12000
+
 // port returns a TCP port on 127.0.0.1, where the client runs, that no other
-// trial of the run uses.
+// trial of the run uses and nothing holds now.
 func (sc *trial) port() (int, error) {
-	for range 20 {
-		var port int
-		err := sc.e.sess.Do(func() error {
-			l, err := net.Listen("tcp4", "127.0.0.1:0")
-			if err != nil {
-				return err
-			}
-			port = l.Addr().(*net.TCPAddr).Port
-			return l.Close()
-		})
-		if err != nil {
-			return 0, err
-		}
+	for range 100 {
 		sc.e.mu.Lock()
+		if sc.e.nextPort == 0 {
+			sc.e.nextPort = portBase + rand.IntN(portSpan)
+		}
+		port := sc.e.nextPort
+		sc.e.nextPort = portBase + (port-portBase+1)%portSpan
 		taken := sc.e.ports[port]
 		sc.e.ports[port] = true
 		sc.e.mu.Unlock()
-		if !taken {
+		if taken {
+			continue
+		}
+		err := sc.e.sess.Do(func() error {
+			l, err := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", port))
+			if err == nil {
+				l.Close()
+			}
+			return err
+		})
+		if err == nil {
 			return port, nil
 		}
 	}
-	return 0, errors.New("no free port after 20 tries")
+	return 0, errors.New("no free port after 100 tries")
 }
 
 // startServer starts one server of side s with its own ftok pathname.
