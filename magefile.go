@@ -70,6 +70,10 @@ func interruptible(ctx context.Context) (context.Context, func()) {
 	}
 }
 
+// An ordinary user's copy of Apptainer (deps) is under lab/: every target
+// and what it starts finds it on PATH.
+func init() { deps.UseLabApptainer() }
+
 // withLab runs f on the lab of this repository (LAB_DIR, else ./lab).
 func withLab(f func(*lab.Lab) error) error {
 	l, err := lab.New(lab.Config{Verbose: mg.Verbose()})
@@ -79,7 +83,7 @@ func withLab(f func(*lab.Lab) error) error {
 	return f(l)
 }
 
-// Deps installs the Debian packages the lab needs (as root on Debian/Ubuntu), else prints the apt-get line.
+// Deps installs the Debian packages the lab needs (as root on Debian/Ubuntu), else prints the apt-get line; then Apptainer, from ../shared/apptainer where there is one.
 func Deps(ctx context.Context) error {
 	return deps.Install(ctx, os.Stdout, mg.Verbose())
 }

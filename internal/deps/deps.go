@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,11 +36,19 @@ var Packages = []Package{
 	{"iproute2", "ip"}, {"util-linux", "nsenter"}, {"gcc", "gcc"}, {"g++", "g++"}, {"make", "make"},
 }
 
-// Install installs the missing Packages with apt-get when run as root on a
-// system that has apt-get and dpkg, printing one line with its duration to
-// out (and apt-get's output too with verbose); otherwise it prints the one
-// command to run.
+// Install installs the missing Packages and ApptainerPackages with apt-get
+// when run as root on a system that has apt-get and dpkg, printing one line
+// with its duration to out (and apt-get's output too with verbose);
+// otherwise it prints the one command to run. Then it provides Apptainer
+// (ProvideApptainer).
 func Install(ctx context.Context, out io.Writer, verbose bool) error {
+	if err := installPackages(ctx, out, verbose); err != nil {
+		return err
+	}
+	return ProvideApptainer(ctx, out)
+}
+
+func installPackages(ctx context.Context, out io.Writer, verbose bool) error {
 	missing := Missing()
 	if len(missing) == 0 {
 		return nil
@@ -68,11 +77,11 @@ func Install(ctx context.Context, out io.Writer, verbose bool) error {
 	return nil
 }
 
-// Missing lists the Packages whose program is not there and that dpkg
+// Missing lists the Packages and ApptainerPackages whose program is not there and that dpkg
 // does not know as installed (without dpkg: whose program is not there).
 func Missing() []string {
 	var missing []string
-	for _, p := range Packages {
+	for _, p := range append(slices.Clone(Packages), ApptainerPackages...) {
 		if !found(p.Program) && !installed(p.Name) {
 			missing = append(missing, p.Name)
 		}
@@ -81,6 +90,9 @@ func Missing() []string {
 }
 
 func found(program string) bool {
+	if program == "" {
+		return false
+	}
 	if filepath.IsAbs(program) {
 		_, err := os.Stat(program)
 		return err == nil
