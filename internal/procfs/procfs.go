@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Stat is the part of /proc/PID/stat that isolab reads (proc(5)).
@@ -19,6 +20,9 @@ type Stat struct {
 	Session int
 	// UTime and STime are the CPU time it used, in clock ticks.
 	UTime, STime int64
+	// StartTime is when it started, in clock ticks after boot: with the
+	// pid, it names one process for good (a pid is reused, this pair not).
+	StartTime int64
 }
 
 // Zombie reports whether the process has exited and waits for its parent.
@@ -41,7 +45,7 @@ func parseStat(b []byte) (Stat, error) {
 		return Stat{}, fmt.Errorf("procfs: bad stat line %q", b)
 	}
 	f := strings.Fields(string(b[end+1:])) // from field 3 on
-	if len(f) < 13 {
+	if len(f) < 20 {
 		return Stat{}, fmt.Errorf("procfs: short stat line %q", b)
 	}
 	var s Stat
@@ -58,8 +62,30 @@ func parseStat(b []byte) (Stat, error) {
 		return Stat{}, fmt.Errorf("procfs: bad pid in stat line %q", b)
 	}
 	s = Stat{PID: pid, Comm: string(b[open+1 : end]), State: f[0][0],
-		PPID: int(num(4)), PGRP: int(num(5)), Session: int(num(6)), UTime: num(14), STime: num(15)}
+		PPID: int(num(4)), PGRP: int(num(5)), Session: int(num(6)), UTime: num(14), STime: num(15), StartTime: num(22)}
 	return s, err
+}
+
+// Runnable is how long pid's main thread has been runnable so far: on a
+// CPU or waiting in a run queue for one (/proc/PID/schedstat's first two
+// fields). A program that loops is runnable all the time, however busy the
+// machine, where its CPU time shrinks with its share; one that waits for
+// input is not. ok is false once pid is gone.
+func Runnable(pid int) (d time.Duration, ok bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/schedstat")
+	if err != nil {
+		return 0, false
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0, false
+	}
+	onCPU, err1 := strconv.ParseInt(f[0], 10, 64)
+	waiting, err2 := strconv.ParseInt(f[1], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return time.Duration(onCPU + waiting), true
 }
 
 // Live reports whether pid runs: it exists and has not exited (a zombie has).
@@ -105,6 +131,24 @@ func PIDs() []int {
 		}
 	}
 	return pids
+}
+
+// SessionTicks is the CPU time, in clock ticks, of every process in pid's
+// session: a server and what it started, a daemon and its helpers. It
+// grows while they work, so it is what a wait on them follows; -1 when
+// pid is gone.
+func SessionTicks(pid int) int64 {
+	st, err := ReadStat(pid)
+	if err != nil {
+		return -1
+	}
+	var total int64
+	for _, p := range PIDs() {
+		if s, err := ReadStat(p); err == nil && s.Session == st.Session {
+			total += s.UTime + s.STime
+		}
+	}
+	return total
 }
 
 // Mount is one line of a mountinfo file.

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"slices"
 	"testing"
+	"time"
 )
 
 func TestParseStat(t *testing.T) {
@@ -14,9 +15,9 @@ func TestParseStat(t *testing.T) {
 		line string
 		want Stat
 	}{
-		{"42 (sh) S 1 42 42 0 -1 4194560 1 0 0 0 7 3 0 0 20 0 1 0", Stat{PID: 42, Comm: "sh", State: 'S', PPID: 1, PGRP: 42, Session: 42, UTime: 7, STime: 3}},
+		{"42 (sh) S 1 42 42 0 -1 4194560 1 0 0 0 7 3 0 0 20 0 1 0 9876 1000 100", Stat{PID: 42, Comm: "sh", State: 'S', PPID: 1, PGRP: 42, Session: 42, UTime: 7, STime: 3, StartTime: 9876}},
 		// A name may hold spaces and parentheses: it ends at the last ')'.
-		{"7 (a) b (c)) Z 2 3 4 0 -1 0 0 0 0 0 11 12 0 0 20 0 1 0", Stat{PID: 7, Comm: "a) b (c)", State: 'Z', PPID: 2, PGRP: 3, Session: 4, UTime: 11, STime: 12}},
+		{"7 (a) b (c)) Z 2 3 4 0 -1 0 0 0 0 0 11 12 0 0 20 0 1 0 5 0 0", Stat{PID: 7, Comm: "a) b (c)", State: 'Z', PPID: 2, PGRP: 3, Session: 4, UTime: 11, STime: 12, StartTime: 5}},
 	}
 	for _, tt := range tests {
 		got, err := parseStat([]byte(tt.line))
@@ -24,7 +25,7 @@ func TestParseStat(t *testing.T) {
 			t.Errorf("parseStat(%q) = %+v, %v, want %+v", tt.line, got, err, tt.want)
 		}
 	}
-	for _, bad := range []string{"", "1 sh S", "1 (sh) S 1 2"} {
+	for _, bad := range []string{"", "1 sh S", "1 (sh) S 1 2", "1 (sh) S 1 42 42 0 -1 4194560 1 0 0 0 7 3 0 0 20 0 1"} {
 		if got, err := parseStat([]byte(bad)); err == nil {
 			t.Errorf("parseStat(%q) = %+v, want an error", bad, got)
 		}
@@ -91,4 +92,31 @@ func TestZombie(t *testing.T) {
 		exec.Command("sleep", "0.01").Run()
 	}
 	t.Fatalf("child %d never became a zombie", pid)
+}
+
+// A process that loops is runnable for about as long as it ran, whatever
+// its share of the CPUs; one that sleeps is not.
+func TestRunnable(t *testing.T) {
+	spin := exec.Command("sh", "-c", "while :; do :; done")
+	sleep := exec.Command("sleep", "10")
+	for _, c := range []*exec.Cmd{spin, sleep} {
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { c.Process.Kill(); c.Wait() }()
+	}
+	time.Sleep(500 * time.Millisecond)
+	spun, ok1 := Runnable(spin.Process.Pid)
+	slept, ok2 := Runnable(sleep.Process.Pid)
+	if !ok1 || !ok2 {
+		t.Fatalf("Runnable: %v, %v; want both found", ok1, ok2)
+	}
+	if spun < 400*time.Millisecond || slept > 100*time.Millisecond {
+		t.Errorf("runnable: a loop %s, a sleep %s in 500ms; want about 500ms and about 0", spun, slept)
+	}
+	spin.Process.Kill()
+	spin.Wait()
+	if _, ok := Runnable(spin.Process.Pid); ok {
+		t.Error("Runnable found a process that was reaped")
+	}
 }

@@ -77,6 +77,7 @@ func supervise(p Policy, argv []string) (int, error) {
 	if filepath.IsAbs(argv[0]) {
 		seen = append(seen, argv[0])
 	}
+	seen = append(seen, p.Visible...)
 	if err := cage(p, seen); err != nil {
 		return 0, err
 	}
@@ -99,9 +100,15 @@ func supervise(p Policy, argv []string) (int, error) {
 	done := make(chan struct{})
 	go func() { // the most processes at once: a fork bomb hits the limit
 		for {
-			n := len(group(p.UID))
+			pids := group(p.UID)
+			n := len(pids)
 			mu.Lock()
 			rep.MaxProcs = max(rep.MaxProcs, n)
+			for _, pid := range pids { // the last sample of each is its total
+				if d, ok := procfs.Runnable(pid); ok {
+					rep.Busiest = max(rep.Busiest, d.Seconds())
+				}
+			}
 			bomb := n >= l.Procs*3/4 && !rep.Bomb // sampled: the very peak may pass unseen
 			rep.Bomb = rep.Bomb || bomb
 			mu.Unlock()
@@ -129,6 +136,10 @@ func supervise(p Policy, argv []string) (int, error) {
 	}()
 	err = child.Wait()
 	close(done)
+	mu.Lock()
+	rep.MaxProcs = max(rep.MaxProcs, len(group(p.UID))) // what it left, its zombies too: a peak the sampler may have missed
+	rep.Bomb = rep.Bomb || rep.MaxProcs >= l.Procs*3/4
+	mu.Unlock()
 	rep.Left = killGroup(p.UID, 0)
 	mu.Lock()
 	defer mu.Unlock()
@@ -257,6 +268,11 @@ func cage(p Policy, seen []string) error {
 		return err
 	}
 	for _, m := range mounts {
+		if p.UserNS && m.dir == "/proc" {
+			// A user namespace's maps are written under /proc/PID; its
+			// files are guarded by their own permissions.
+			continue
+		}
 		flags := uintptr(unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|unix.MS_NOSUID) | m.flags
 		if err := unix.Mount("", m.dir, "", flags, ""); err != nil && m.dir == "/" {
 			return fmt.Errorf("make / read-only: %w", os.NewSyscallError("mount", err))
@@ -273,6 +289,9 @@ func cage(p Policy, seen []string) error {
 	if err := os.MkdirAll(home, 0o755); err == nil {
 		os.Chown(home, p.UID, p.UID)
 	}
+	if err := account(p.UID); err != nil {
+		return err
+	}
 	for i, w := range p.Writable {
 		if err := os.MkdirAll(w, 0o755); err != nil { // a mount point inside a trap
 			return err
@@ -285,15 +304,68 @@ func cage(p Policy, seen []string) error {
 		if _, err := os.Stat(f); err == nil {
 			continue
 		}
-		// Hidden by a trap: a file to bind it on. A writable directory
-		// may hold it too, as a build's binaries: seen after the binds.
-		os.MkdirAll(filepath.Dir(f), 0o755)
-		if err := os.WriteFile(f, nil, 0o755); err != nil {
-			return err
+		// Hidden by a trap: a file or directory to bind it on. A writable
+		// directory may hold it too, as a build's binaries: seen after the
+		// binds.
+		var st unix.Stat_t
+		if err := unix.Fstat(fds[len(p.Writable)+i], &st); err != nil {
+			return os.NewSyscallError("fstat", err)
+		}
+		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			if err := os.MkdirAll(f, 0o755); err != nil {
+				return err
+			}
+		} else {
+			os.MkdirAll(filepath.Dir(f), 0o755)
+			if err := os.WriteFile(f, nil, 0o755); err != nil {
+				return err
+			}
 		}
 		if err := bind(fds[len(p.Writable)+i], f, unix.MS_RDONLY|unix.MS_NODEV); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// accountDir holds the sandbox's /etc/passwd and /etc/group: a tmpfs of
+// its own in the /home trap, so that trapped (which skips other mounts)
+// does not count them as the code's writes.
+const accountDir = "/home/.isolab-account"
+
+// account gives uid an account, "sandbox" with its home in the trap: the
+// machine's /etc/passwd and /etc/group and one line each, bound read-only
+// over them. Programs that look their user up (getpwuid(3), whoami,
+// Apptainer, which refuses a uid with no account) find one.
+func account(uid int) error {
+	if err := os.MkdirAll(accountDir, 0o755); err != nil {
+		return err
+	}
+	if err := unix.Mount("isolab-account", accountDir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=1m,mode=0755"); err != nil {
+		return fmt.Errorf("account: %w", os.NewSyscallError("mount", err))
+	}
+	id := strconv.Itoa(uid)
+	for file, line := range map[string]string{
+		"/etc/passwd": "sandbox:x:" + id + ":" + id + ":isolab sandbox:" + home + ":/bin/sh\n",
+		"/etc/group":  "sandbox:x:" + id + ":\n",
+	} {
+		b, _ := os.ReadFile(file)
+		if len(b) > 0 && b[len(b)-1] != '\n' {
+			b = append(b, '\n')
+		}
+		own := filepath.Join(accountDir, filepath.Base(file))
+		if err := os.WriteFile(own, append(b, line...), 0o644); err != nil {
+			return fmt.Errorf("account: %w", err)
+		}
+		if err := unix.Mount(own, file, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("account: bind %s: %w", file, os.NewSyscallError("mount", err))
+		}
+		if err := unix.Mount("", file, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
+			return fmt.Errorf("account: remount %s: %w", file, os.NewSyscallError("mount", err))
+		}
+	}
+	if err := unix.Mount("", accountDir, "", unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=1m,mode=0755"); err != nil {
+		return fmt.Errorf("account: %w", os.NewSyscallError("mount", err))
 	}
 	return nil
 }
@@ -438,18 +510,27 @@ func killStage() int {
 	return 0
 }
 
-// sweep kills every process of uid, until none is left: a kill(-1) from
-// that uid itself, repeated while a fork bomb still forks.
-func sweep(helper string, uid int) {
-	for range 100 {
-		if len(Processes(uid)) == 0 {
-			return
-		}
+// sweep kills every process of uid, until none is left, and returns how
+// many it could not kill. Each round is a kill(-1) from that uid itself:
+// it reaches a fork bomb's newest children too, and nothing of another
+// uid (a pid listed here may be reused by the time a signal from root
+// reached it). It goes on while the count falls, however slow the
+// machine, and gives up after a second with no fall (a process stuck in
+// the kernel, which no signal ends).
+func sweep(helper string, uid int) int {
+	left, fell := Processes(uid), time.Now()
+	for len(left) > 0 && time.Since(fell) < time.Second {
 		k := exec.Command(helper, "-kill")
 		k.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid), Groups: []uint32{}}}
 		k.Run()
 		time.Sleep(20 * time.Millisecond)
+		now := Processes(uid)
+		if len(now) < len(left) {
+			fell = time.Now()
+		}
+		left = now
 	}
+	return len(left)
 }
 
 // Canary is a process of a uid that does nothing: code of that uid that
@@ -525,8 +606,11 @@ func processes(uid int, zombies bool) []int {
 func Clean(helper string, uid int) []string {
 	var left []string
 	if n := len(Processes(uid)); n > 0 {
-		sweep(helper, uid)
-		left = append(left, fmt.Sprintf("%d processes of its uid still ran: killed", n))
+		if alive := sweep(helper, uid); alive > 0 {
+			left = append(left, fmt.Sprintf("%d processes of its uid still ran: %d of them would not die", n, alive))
+		} else {
+			left = append(left, fmt.Sprintf("%d processes of its uid still ran: killed", n))
+		}
 	}
 	b, _ := os.ReadFile("/proc/sysvipc/shm")
 	for _, l := range strings.Split(string(b), "\n")[1:] {

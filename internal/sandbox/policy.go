@@ -46,14 +46,21 @@ type Policy struct {
 	// every process of the uid.
 	UID      int
 	Writable []string // the only directories it may write (absolute)
-	Dir      string   // its working directory ("" means the first writable one)
-	Limits   Limits
+	// Visible are files and directories it must see, read-only, where a
+	// trap would hide them (a container's image under /tmp).
+	Visible []string
+	Dir     string // its working directory ("" means the first writable one)
+	Limits  Limits
 	// Grace is how long it has to end after SIGTERM before every process
 	// of its uid is killed.
 	Grace time.Duration
 	// Report is where the helper writes its Report (a file the code cannot
 	// write); "" means none.
 	Report string
+	// UserNS lets the code make user namespaces, as Apptainer does when it
+	// runs without setuid: /proc stays writable for their maps. Every
+	// mount the cage made stays locked in them, read-only and trapped.
+	UserNS bool
 }
 
 // uidBase and uidSpan are where NewUID picks uids: above any a system or a
@@ -85,6 +92,9 @@ func (p Policy) Argv(helper string, argv []string) []string {
 	for _, w := range p.Writable {
 		out = append(out, "-rw", w)
 	}
+	for _, v := range p.Visible {
+		out = append(out, "-ro", v)
+	}
 	if p.Dir != "" {
 		out = append(out, "-dir", p.Dir)
 	}
@@ -94,6 +104,9 @@ func (p Policy) Argv(helper string, argv []string) []string {
 		"-fsize", strconv.FormatInt(l.FileSize, 10), "-files", strconv.Itoa(l.Files), "-grace", p.Grace.String())
 	if p.Report != "" {
 		out = append(out, "-report", p.Report)
+	}
+	if p.UserNS {
+		out = append(out, "-userns")
 	}
 	return append(append(out, "--"), argv...)
 }
@@ -109,9 +122,10 @@ func (d *dirs) Set(v string) error { *d = append(*d, v); return nil }
 func parse(args []string) (Policy, []string, error) {
 	fs := flag.NewFlagSet("isolab-sandbox", flag.ContinueOnError)
 	var p Policy
-	var rw dirs
+	var rw, ro dirs
 	fs.IntVar(&p.UID, "uid", 0, "the code's `uid` and gid")
 	fs.Var(&rw, "rw", "a `directory` it may write (repeat)")
+	fs.Var(&ro, "ro", "a `path` it must see, read-only (repeat)")
 	fs.StringVar(&p.Dir, "dir", "", "its working `directory`")
 	fs.IntVar(&p.Limits.Procs, "procs", RunLimits.Procs, "processes of its uid")
 	fs.DurationVar(&p.Limits.CPU, "cpu", RunLimits.CPU, "CPU time of each process")
@@ -120,10 +134,11 @@ func parse(args []string) (Policy, []string, error) {
 	fs.IntVar(&p.Limits.Files, "files", RunLimits.Files, "open files of each process")
 	fs.DurationVar(&p.Grace, "grace", 2*time.Second, "time to end after SIGTERM")
 	fs.StringVar(&p.Report, "report", "", "`file` for the report")
+	fs.BoolVar(&p.UserNS, "userns", false, "let it make user namespaces (Apptainer)")
 	if err := fs.Parse(args); err != nil {
 		return p, nil, err
 	}
-	p.Writable = rw
+	p.Writable, p.Visible = rw, ro
 	switch {
 	case p.UID < 1000:
 		return p, nil, fmt.Errorf("-uid %d: want an unprivileged uid of its own", p.UID)
@@ -133,6 +148,11 @@ func parse(args []string) (Policy, []string, error) {
 	for _, w := range p.Writable {
 		if !filepath.IsAbs(w) {
 			return p, nil, fmt.Errorf("-rw %s: not an absolute path", w)
+		}
+	}
+	for _, v := range p.Visible {
+		if !filepath.IsAbs(v) {
+			return p, nil, fmt.Errorf("-ro %s: not an absolute path", v)
 		}
 	}
 	if p.Dir == "" && len(p.Writable) > 0 {
@@ -154,7 +174,11 @@ type Report struct {
 	Stopped  bool     `json:"stopped"`           // it had to be stopped (SIGTERM, then killed)
 	Bomb     bool     `json:"bomb"`              // it reached its process limit, and was killed for it
 	Wall     float64  `json:"wall_seconds"`      // how long it ran
-	Limits   Limits   `json:"limits"`
+	// Busiest is how long the busiest of its processes was runnable (on a
+	// CPU or queued for one), as sampled: about Wall for a process that
+	// loops, however busy the machine, where its CPU time is only its share.
+	Busiest float64 `json:"busiest_runnable_seconds"`
+	Limits  Limits  `json:"limits"`
 }
 
 // Events names what the code did that the sandbox had to contain: none for
@@ -172,8 +196,9 @@ func (r Report) Events() []string {
 		ev = append(ev, fmt.Sprintf("ran into its CPU time limit (%s): stopped", r.Limits.CPU))
 	case r.Signal == "SIGXFSZ":
 		ev = append(ev, fmt.Sprintf("wrote a file past the size limit (%d MiB): stopped", r.Limits.FileSize>>20))
-	case r.Stopped && r.CPU >= 1: // a program that waits for a client uses milliseconds
-		ev = append(ev, fmt.Sprintf("kept a CPU busy (%.1f s in %.1f s) until it was stopped: loops forever?", r.CPU, r.Wall))
+	case r.Stopped && (r.CPU >= 1 || r.Wall >= 1 && r.Busiest >= r.Wall/2):
+		// A program that waits for a client is runnable for milliseconds.
+		ev = append(ev, fmt.Sprintf("kept a CPU busy (runnable %.1f s of %.1f s, %.1f s of CPU time) until it was stopped: loops forever?", r.Busiest, r.Wall, r.CPU))
 	}
 	for _, f := range r.Outside {
 		ev = append(ev, "wrote outside its directory: "+f+" (kept in a private trap)")

@@ -102,6 +102,8 @@ echo trap > "$HOME/`+marker+`"
 echo etc > /etc/`+marker+` 2>/dev/null || echo "etc refused"
 echo root > /`+marker+` 2>/dev/null || echo "root refused"
 cat /etc/shadow >/dev/null 2>&1 || echo "shadow refused"
+echo "user $(id -un)"
+unshare -Ur true 2>/dev/null || echo "userns refused"
 `, quick)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, out)
@@ -110,7 +112,7 @@ cat /etc/shadow >/dev/null 2>&1 || echo "shadow refused"
 	if len(lines) < 3 || lines[0] != strconv.Itoa(rep.UID) || lines[1] != strconv.Itoa(rep.UID) || lines[2] != strconv.Itoa(rep.UID) {
 		t.Errorf("id printed %q, want uid, gid and groups all %d", lines, rep.UID)
 	}
-	for _, want := range []string{"etc refused", "root refused", "shadow refused"} {
+	for _, want := range []string{"etc refused", "root refused", "shadow refused", "user sandbox", "userns refused"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output %q lacks %q", out, want)
 		}
@@ -134,13 +136,45 @@ cat /etc/shadow >/dev/null 2>&1 || echo "shadow refused"
 	}
 }
 
+// With UserNS the code may make a user namespace (as Apptainer does
+// without setuid), and the cage's mounts stay locked in it: the system is
+// as read-only to its namespace's root as to it. Visible paths under a trap
+// stay in sight, read-only.
+func TestUserNSAndVisible(t *testing.T) {
+	h := needHelper(t)
+	dir := box(t, "4m")
+	shown := filepath.Join(t.TempDir(), "shown") // under /tmp: a trap would hide it
+	if err := os.MkdirAll(shown, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(shown, "f"), []byte("seen\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := Policy{UID: NewUID(), Writable: []string{dir}, Visible: []string{shown}, Limits: quick, Grace: time.Second, UserNS: true}
+	script := `cat ` + shown + `/f; { echo x > ` + shown + `/g; } 2>/dev/null || echo "visible read-only"
+unshare -Ur sh -c 'id -u; { echo x > /etc/isolab-userns-test; } 2>/dev/null || echo "etc refused in userns"; umount /tmp 2>/dev/null || echo "trap kept in userns"'`
+	out, err := exec.Command(h, p.Argv(h, []string{"/bin/sh", "-c", script})[1:]...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if got, want := string(out), "seen\nvisible read-only\n0\netc refused in userns\ntrap kept in userns\n"; got != want {
+		t.Errorf("output %q, want %q", got, want)
+	}
+	if left := Processes(p.UID); len(left) > 0 {
+		t.Errorf("processes of uid %d outlived the sandbox: %v", p.UID, left)
+	}
+}
+
 // Each hostile act is stopped and named.
 func TestHostileActs(t *testing.T) {
 	tests := []struct {
 		name, script string
 		want         string // in the events
 	}{
-		{"fork bomb", `b() { b & b & exec sleep 3; }; b`, "forked until its process limit"},
+		// The bomb's root sleeps while its children fork: a root that
+		// forks itself (b, not b &) may die of the limit's EAGAIN within
+		// milliseconds, before the helper's sampler sees the peak.
+		{"fork bomb", `b() { b & b & exec sleep 3; }; b & exec sleep 3`, "forked until its process limit"},
 		{"leaves processes", `sleep 60 & echo started`, "left 1 processes running"},
 		{"loops forever", `while :; do :; done`, "ran into its CPU time limit"},
 		{"fills a file", `dd if=/dev/zero of=./big bs=1M count=100 2>/dev/null`, "wrote a file past the size limit"},
@@ -197,22 +231,25 @@ func TestStop(t *testing.T) {
 	if ev := strings.Join(rep.Events(), "; "); !rep.Stopped || !strings.Contains(ev, "kept a CPU busy") {
 		t.Errorf("report %+v, events %q: want stopped, busy", rep, ev)
 	}
+	if rep.Busiest < 1 { // it looped for 1.2 s of CPU time, at the least
+		t.Errorf("report %+v: busiest process runnable %.2f s, want 1.2 s and more", rep, rep.Busiest)
+	}
 	if left := Processes(p.UID); len(left) > 0 {
 		t.Errorf("processes of uid %d outlived the sandbox: %v", p.UID, left)
 	}
 }
 
 func TestParse(t *testing.T) {
-	p := Policy{UID: 1234567890, Writable: []string{"/a", "/b"}, Dir: "/b", Limits: RunLimits, Grace: 3 * time.Second, Report: "/r.json"}
+	p := Policy{UID: 1234567890, Writable: []string{"/a", "/b"}, Visible: []string{"/c", "/d/e"}, Dir: "/b", Limits: RunLimits, Grace: 3 * time.Second, Report: "/r.json", UserNS: true}
 	got, argv, err := parse(p.Argv("/bin/isolab-sandbox", []string{"make", "-j2"})[1:])
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.UID != p.UID || !slices.Equal(got.Writable, p.Writable) || got.Dir != p.Dir || got.Limits != p.Limits ||
-		got.Grace != p.Grace || got.Report != p.Report || !slices.Equal(argv, []string{"make", "-j2"}) {
+	if got.UID != p.UID || !slices.Equal(got.Writable, p.Writable) || !slices.Equal(got.Visible, p.Visible) || got.Dir != p.Dir ||
+		got.Limits != p.Limits || got.Grace != p.Grace || got.Report != p.Report || got.UserNS != p.UserNS || !slices.Equal(argv, []string{"make", "-j2"}) {
 		t.Errorf("parse(Argv(%+v)) = %+v, %q", p, got, argv)
 	}
-	for _, bad := range [][]string{{"-uid", "0", "--", "x"}, {"-uid", "5000000"}, {"-uid", "5000000", "-rw", "rel", "--", "x"}} {
+	for _, bad := range [][]string{{"-uid", "0", "--", "x"}, {"-uid", "5000000"}, {"-uid", "5000000", "-rw", "rel", "--", "x"}, {"-uid", "5000000", "-ro", "rel", "--", "x"}} {
 		if _, _, err := parse(bad); err == nil {
 			t.Errorf("parse(%q) = nil error", bad)
 		}
