@@ -29,6 +29,13 @@ type BuildSpec struct {
 	// (e.g. "server", or "bin/server" for Apptainer). With File they decide
 	// the image's tag. Empty: every regular file directly in Context.
 	Inputs []string
+	// BuildArgs are the Dockerfile's ARGs, as NAME=VALUE (a base image,
+	// say); they decide the tag too.
+	BuildArgs []string
+	// KeepOthers keeps the other images of Repo, which Build otherwise
+	// removes as older builds: Repo holds one image per binary of a run
+	// (its submissions'), all in use at once.
+	KeepOthers bool
 }
 
 // Image is a built image.
@@ -73,6 +80,9 @@ func InputHash(spec BuildSpec) (string, error) {
 	if err := add("\x00file", spec.File); err != nil {
 		return "", err
 	}
+	for _, a := range spec.BuildArgs {
+		fmt.Fprintf(h, "\x00arg\x00%s\x00", a)
+	}
 	for _, in := range inputs {
 		if err := add(in, filepath.Join(spec.Context, in)); err != nil {
 			return "", err
@@ -112,15 +122,40 @@ func (e *Engine) Build(ctx context.Context, spec BuildSpec) (Image, error) {
 	if _, err := e.output(ctx, idArgv); err == nil {
 		return Image{Ref: ref}, nil
 	}
-	argv, err := BuildArgv(e.Kind, ref, spec.File, spec.Context)
+	argv, err := BuildArgv(e.Kind, ref, spec.File, spec.Context, spec.BuildArgs...)
 	if err != nil {
 		return Image{}, err
 	}
 	if err := e.run(ctx, argv, nil); err != nil {
 		return Image{}, fmt.Errorf("build image %s: %w", ref, err)
 	}
-	e.pruneImages(ctx, spec.Repo, ref)
+	if !spec.KeepOthers {
+		e.pruneImages(ctx, spec.Repo, ref)
+	}
 	return Image{Ref: ref, Built: true}, nil
+}
+
+// HasImage reports whether the engine holds image ref.
+func (e *Engine) HasImage(ctx context.Context, ref string) bool {
+	argv, err := ImageIDArgv(e.Kind, ref)
+	if err != nil {
+		return false
+	}
+	_, err = e.output(ctx, argv)
+	return err == nil
+}
+
+// Import makes image ref from the root file system in the tar file root
+// (ImportArgv), labelled Label.
+func (e *Engine) Import(ctx context.Context, root, ref string) error {
+	argv, err := ImportArgv(e.Kind, root, ref)
+	if err != nil {
+		return err
+	}
+	if err := e.run(ctx, argv, io.Discard); err != nil {
+		return fmt.Errorf("import image %s: %w", ref, err)
+	}
+	return nil
 }
 
 // pruneImages removes the images labelled Label of repo other than keep.

@@ -30,7 +30,7 @@ func (k Kind) Package() string {
 	case Podman:
 		return "apt-get install podman"
 	case Apptainer:
-		return "apptainer is not packaged in Debian 12: install the Apptainer project's release package"
+		return "apptainer is not packaged in Debian 12: go tool mage deps installs ../shared/apptainer where there is one, else install the Apptainer project's release package"
 	}
 	return "unknown engine " + string(k)
 }
@@ -296,14 +296,27 @@ func (s Spec) apptainerArgv() ([]string, error) {
 // Dockerfile, or an Apptainer definition) with the given context directory.
 // Apptainer's command must run in contextDir, since %files paths are relative
 // to where it runs; ref is then the SIF file to write.
-func BuildArgv(k Kind, ref, file, contextDir string) ([]string, error) {
+func BuildArgv(k Kind, ref, file, contextDir string, buildArgs ...string) ([]string, error) {
 	switch {
 	case k.oci():
-		return []string{string(k), "build", "--file=" + file, "--tag=" + ref, "--label=" + Label, contextDir}, nil
+		argv := []string{string(k), "build", "--file=" + file, "--tag=" + ref, "--label=" + Label}
+		for _, a := range buildArgs {
+			argv = append(argv, "--build-arg="+a)
+		}
+		return append(argv, contextDir), nil
 	case k == Apptainer:
 		return []string{string(k), "build", "--force", ref, file}, nil
 	}
 	return nil, fmt.Errorf("unknown engine %q", k)
+}
+
+// ImportArgv returns the command line that makes image ref, labelled
+// Label, from the root file system in the tar file root.
+func ImportArgv(k Kind, root, ref string) ([]string, error) {
+	if !k.oci() {
+		return nil, fmt.Errorf("%s builds its images from definitions: no import", k)
+	}
+	return []string{string(k), "import", "--change=LABEL " + Label, root, ref}, nil
 }
 
 // ImageIDArgv returns the command line that prints image ref's id, and fails

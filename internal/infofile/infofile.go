@@ -219,25 +219,39 @@ func Read(path string) (Info, error) {
 // swapped in after the listing) costs nothing. skip reports that path is no
 // longer a regular file, or no longer exists.
 func readFile(path string) (info Info, skip bool, err error) {
+	data, skip, err := readRaw(path)
+	if skip || err != nil {
+		return Info{}, skip, err
+	}
+	info, err = Parse(data)
+	return info, false, err
+}
+
+// readRaw is readFile's read, without the parse.
+func readRaw(path string) (data []byte, skip bool, err error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscallNoFollow|syscallNonBlock, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, true, nil
+	}
 	if err != nil {
-		// O_NOFOLLOW fails on a symlink, with ELOOP on Linux but not everywhere.
+		// O_NOFOLLOW fails on a symlink, with ELOOP on Linux but not
+		// everywhere. (The open's own error decides "not there": a file
+		// renamed into place between the open and this Lstat is no error.)
 		st, lerr := os.Lstat(path)
 		if errors.Is(lerr, fs.ErrNotExist) || lerr == nil && !st.Mode().IsRegular() {
-			return Info{}, true, nil
+			return nil, true, nil
 		}
-		return Info{}, false, err
+		return nil, false, err
 	}
 	defer f.Close()
 	if st, err := f.Stat(); err != nil {
-		return Info{}, false, err
+		return nil, false, err
 	} else if !st.Mode().IsRegular() {
-		return Info{}, true, nil
+		return nil, true, nil
 	}
 	var buf bytes.Buffer
 	if _, err := io.Copy(&buf, io.LimitReader(f, MaxFileSize+1)); err != nil {
-		return Info{}, false, err
+		return nil, false, err
 	}
-	info, err = Parse(buf.Bytes())
-	return info, false, err
+	return buf.Bytes(), false, nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/isolab/isolab/internal/netns"
 	"github.com/isolab/isolab/internal/procfs"
+	"github.com/isolab/isolab/internal/progress"
 	"github.com/isolab/isolab/internal/shell"
 )
 
@@ -132,30 +133,32 @@ func startDockerd(ctx context.Context, cfg Config) (int, error) {
 	if err := cmd.Start(); err != nil {
 		return 0, err
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	gone := make(chan struct{})
+	var exitErr error
+	go func() { exitErr = cmd.Wait(); close(gone) }()
 	// Wait while dockerd still starts: it exits on a fatal error, and its
 	// log grows as it goes; a silent minute is a hang.
-	size, progress := fileSize(cfg.Log), time.Now()
-	for {
-		if _, err := shell.Run(ctx, shell.Command{Argv: []string{"docker", "-H", "unix://" + cfg.socket(), "version", "--format", "{{.Server.Version}}"}}); err == nil {
-			return cmd.Process.Pid, nil
-		}
-		select {
-		case err := <-exited:
-			return 0, fmt.Errorf("dockerd exited (%v) before answering; last lines of %s:\n%s", err, cfg.Log, shell.TailFile(cfg.Log, 15))
-		case <-ctx.Done():
-			cmd.Process.Signal(syscall.SIGTERM)
-			return cmd.Process.Pid, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-		if s := fileSize(cfg.Log); s != size {
-			size, progress = s, time.Now()
-		}
-		if time.Since(progress) > time.Minute {
-			return cmd.Process.Pid, fmt.Errorf("dockerd printed nothing for a minute and does not answer on %s; last lines of %s:\n%s", cfg.socket(), cfg.Log, shell.TailFile(cfg.Log, 15))
-		}
+	answers := func() bool {
+		_, err := shell.Run(ctx, shell.Command{Argv: []string{"docker", "-H", "unix://" + cfg.socket(), "version", "--format", "{{.Server.Version}}"}})
+		return err == nil
 	}
+	err = progress.Wait{
+		Done:     func() (bool, error) { return answers(), nil },
+		Gone:     gone,
+		Progress: func() int64 { return fileSize(cfg.Log) },
+		Stall:    time.Minute,
+		Poll:     100 * time.Millisecond,
+	}.Run(ctx)
+	switch {
+	case err == nil:
+		return cmd.Process.Pid, nil
+	case errors.Is(err, progress.ErrGone):
+		return 0, fmt.Errorf("dockerd exited (%v) before answering; last lines of %s:\n%s", exitErr, cfg.Log, shell.TailFile(cfg.Log, 15))
+	case ctx.Err() != nil:
+		cmd.Process.Signal(syscall.SIGTERM)
+		return cmd.Process.Pid, ctx.Err()
+	}
+	return cmd.Process.Pid, fmt.Errorf("dockerd printed nothing for a minute and does not answer on %s; last lines of %s:\n%s", cfg.socket(), cfg.Log, shell.TailFile(cfg.Log, 15))
 }
 
 // dockerdPID returns the pid of the dockerd of cfg that runs, or 0.
@@ -185,8 +188,9 @@ func Down(ctx context.Context, cfg Config) (leaks []string, err error) {
 	killed := false
 	if pid := dockerdPID(cfg); pid > 0 {
 		syscall.Kill(pid, syscall.SIGTERM)
-		// dockerd stops its containers (10 s each at most) and containerd.
-		if !waitGone(pid, 60*time.Second) {
+		// dockerd stops its containers (10 s each at most) and containerd:
+		// waited for while it works at it.
+		if !waitGone(pid, time.Minute) {
 			syscall.Kill(pid, syscall.SIGKILL)
 			waitGone(pid, 5*time.Second)
 			killed = true
@@ -242,14 +246,12 @@ func mountsUnder(dirs ...string) []string {
 	return slices.Compact(found)
 }
 
-// waitGone waits up to d for pid to exit (or become a zombie).
-func waitGone(pid int, d time.Duration) bool {
-	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if !procfs.Live(pid) {
-			return true
-		}
-	}
-	return !procfs.Live(pid)
+// waitGone waits for pid to exit (or become a zombie) while its session
+// uses CPU time, and up to stall without, and reports whether it exited.
+func waitGone(pid int, stall time.Duration) bool {
+	exited := func() bool { return !procfs.Live(pid) }
+	progress.Until(context.Background(), exited, nil, func() int64 { return procfs.SessionTicks(pid) }, stall)
+	return exited()
 }
 
 func cmdline(pid int) string {

@@ -2,6 +2,7 @@ package leakcheck
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/isolab/isolab/internal/procfs"
+	"github.com/isolab/isolab/internal/progress"
 )
 
 // Segment is one line of /proc/sysvipc/shm.
@@ -24,7 +26,9 @@ type Segment struct {
 }
 
 // Settle is how long Check's cleanup waits for processes and segments that are
-// still going away (a server removing its segment as it exits) before it fails.
+// still going away (a server removing its segment as it exits) while nothing
+// changes: as long as they still change (a process uses CPU time, a segment
+// goes), it waits on, however slow the machine.
 var Settle = 3 * time.Second
 
 // Checker holds the snapshot Check took.
@@ -99,25 +103,38 @@ func (c *Checker) newKids() []int {
 }
 
 func (c *Checker) verify() {
-	deadline := time.Now().Add(Settle)
-	for {
+	clean := func() bool { return len(c.New()) == 0 && len(c.newKids()) == 0 }
+	// What is still going away: the CPU time of the processes left, and
+	// how many segments and processes there are.
+	changing := func() int64 {
 		segs, kids := c.New(), c.newKids()
-		if len(segs) == 0 && len(kids) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			for _, s := range segs {
-				c.t.Errorf("leakcheck: segment key 0x%08x shmid %d (creator pid %d, %d attached) left behind; remove with: ipcrm -m %d",
-					uint32(s.Key), s.ID, s.Cpid, s.Nattch, s.ID)
+		n := int64(len(segs))<<40 | int64(len(kids))<<32
+		for _, pid := range kids {
+			if st, err := procfs.ReadStat(pid); err == nil {
+				n += st.UTime + st.STime
 			}
-			for _, pid := range kids {
-				c.t.Errorf("leakcheck: child process %d (%s) left behind", pid, describe(pid))
-			}
-			return
 		}
-		time.Sleep(20 * time.Millisecond)
+		return n
+	}
+	// A process left behind that spins forever changes forever: MaxSettle
+	// bounds the wait for it.
+	ctx, cancel := context.WithTimeout(context.Background(), MaxSettle)
+	defer cancel()
+	if progress.Until(ctx, clean, nil, changing, Settle) == nil {
+		return
+	}
+	for _, s := range c.New() {
+		c.t.Errorf("leakcheck: segment key 0x%08x shmid %d (creator pid %d, %d attached) left behind; remove with: ipcrm -m %d",
+			uint32(s.Key), s.ID, s.Cpid, s.Nattch, s.ID)
+	}
+	for _, pid := range c.newKids() {
+		c.t.Errorf("leakcheck: child process %d (%s) left behind", pid, describe(pid))
 	}
 }
+
+// MaxSettle bounds Check's wait for what still changes: far above what a
+// process takes to exit, even on a busy machine.
+var MaxSettle = 2 * time.Minute
 
 // Segments reads /proc/sysvipc/shm: the segments of this IPC namespace.
 func Segments() ([]Segment, error) {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/isolab/isolab/internal/engine"
+	"github.com/isolab/isolab/internal/procfs"
+	"github.com/isolab/isolab/internal/progress"
 	"github.com/isolab/isolab/internal/shell"
 )
 
@@ -61,7 +63,14 @@ func (r *Runner) image(ctx context.Context, kind Kind, spec Spec) (string, error
 		}
 		b := engine.BuildSpec{Repo: "localhost/isolab-server", File: r.cfg.Dockerfile, Context: dir, Inputs: []string{"server"}}
 		if spec.Untrusted {
-			b.Repo = "localhost/isolab-untrusted-" + r.cfg.Label
+			b.Repo, b.KeepOthers = "localhost/isolab-untrusted-"+r.cfg.Label, true
+			if kind != Apptainer && r.cfg.SubmissionDockerfile != "" {
+				var base string
+				if base, im.err = r.debianBase(ctx, im.eng); im.err != nil {
+					return
+				}
+				b.File, b.BuildArgs = r.cfg.SubmissionDockerfile, []string{"BASE=" + base}
+			}
 		}
 		if kind == Apptainer {
 			b.File, b.Repo = r.cfg.ApptainerDef, filepath.Join(r.cfg.Dir, "isolab-server")
@@ -73,6 +82,36 @@ func (r *Runner) image(ctx context.Context, kind Kind, spec Spec) (string, error
 	return im.ref, im.err
 }
 
+// debianBase is the image of the guests' root file system (VMImage's
+// initramfs), imported into eng's store once per image key and kept there,
+// as isolab's own server image is.
+func (r *Runner) debianBase(ctx context.Context, eng *engine.Engine) (string, error) {
+	img := r.cfg.VMImage
+	if img.Initrd == "" || img.Key == "" {
+		return "", fmt.Errorf("a submission's container image is built on the VM image's root file system, and there is no VM image")
+	}
+	ref := "localhost/isolab-debian:" + img.Key[:min(12, len(img.Key))]
+	if eng.HasImage(ctx, ref) {
+		return ref, nil
+	}
+	if err := os.MkdirAll(r.cfg.Dir, 0o755); err != nil {
+		return "", err
+	}
+	tmp, err := os.CreateTemp(r.cfg.Dir, "root-*.tar")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(tmp.Name())
+	err = img.WriteRootTar(tmp)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", err
+	}
+	return ref, eng.Import(ctx, tmp.Name(), ref)
+}
+
 // container is a Docker or Podman server.
 type container struct {
 	kind       Kind
@@ -82,9 +121,10 @@ type container struct {
 	argv       []string
 	dockerHost string
 
-	done     chan struct{}
-	code     int
-	doneOnce sync.Once
+	done      chan struct{} // closed once it has exited
+	collected chan struct{} // closed once its output is logged and it is removed
+	code      int
+	doneOnce  sync.Once
 }
 
 func (r *Runner) startContainer(ctx context.Context, spec Spec) (Server, error) {
@@ -122,6 +162,12 @@ func (r *Runner) ContainerSpec(spec Spec, ref string) engine.Spec {
 	if spec.UID != 0 {
 		uid, gid = spec.UID, spec.UID
 	}
+	flags := spec.ExtraArgs
+	if spec.Untrusted && r.cfg.SubmissionDockerfile != "" {
+		// As in a guest, whose root is writable, and on the host, where the
+		// sandbox's directory is: somewhere to write, bounded.
+		flags = append([]string{"--tmpfs=/tmp:rw,size=64m,mode=1777", "--tmpfs=/var/tmp:rw,size=64m,mode=1777", "--workdir=/tmp"}, flags...)
+	}
 	return engine.NewSpec(engine.Kind(spec.Kind), spec.Name, ref,
 		engine.WithUser(uid, gid),
 		engine.WithSharedDir(r.cfg.SharedDir),
@@ -129,7 +175,7 @@ func (r *Runner) ContainerSpec(spec Spec, ref string) engine.Spec {
 		engine.WithNetwork(spec.Network),
 		engine.WithLabel(labelKey, r.cfg.Label),
 		engine.WithContainerName(engine.NamePrefix+r.cfg.Label+"-"+spec.Name),
-		engine.WithEngineFlags(spec.ExtraArgs...),
+		engine.WithEngineFlags(flags...),
 		engine.WithArgs(spec.Args...),
 	)
 }
@@ -146,22 +192,28 @@ func attachContainer(h Handle) *container {
 }
 
 // follow waits, in the background, for the container to exit, then records
-// its exit status, appends its output to its log and removes it.
+// its exit status (Done closes), appends its output to its log and removes
+// it (collected closes). Done does not wait for the engine's logs and rm: on
+// a busy machine they take seconds, and a server that has exited must not
+// look as if it still ran.
 func (c *container) follow() {
 	c.doneOnce.Do(func() {
-		c.done = make(chan struct{})
+		c.done, c.collected = make(chan struct{}), make(chan struct{})
 		go func() {
-			defer close(c.done)
+			defer close(c.collected)
 			if c.eng == nil {
+				close(c.done)
 				return
 			}
 			ctx := context.Background()
 			code, err := c.eng.Wait(ctx, c.id)
 			if err != nil {
 				// Gone already, or the engine is: nothing more to learn.
+				close(c.done)
 				return
 			}
 			c.code = code
+			close(c.done)
 			tmp := c.log + ".container"
 			if err := c.eng.Logs(ctx, c.id, tmp); err == nil {
 				if out, err := os.ReadFile(tmp); err == nil {
@@ -179,9 +231,17 @@ func (c *container) follow() {
 
 func (c *container) Name() string { return c.name }
 
+// Done is closed once the container has exited.
 func (c *container) Done() <-chan struct{} {
 	c.follow()
 	return c.done
+}
+
+// gone waits until the exited container's output is in its log and the
+// container is removed.
+func (c *container) gone() {
+	c.follow()
+	<-c.collected
 }
 
 func (c *container) ExitCode() int {
@@ -189,17 +249,19 @@ func (c *container) ExitCode() int {
 	return c.code
 }
 
-// Stop wraps the engine's stop: SIGTERM, SIGKILL after grace.
+// Stop wraps the engine's stop: SIGTERM, SIGKILL after grace. It returns
+// once the container is removed.
 func (c *container) Stop(grace time.Duration) (int, error) {
 	if c.eng == nil {
 		return -1, fmt.Errorf("stop container %s of %s: %s is not installed", c.id, c.name, c.kind)
 	}
 	if closed(c.Done()) {
+		c.gone()
 		return c.code, nil
 	}
 	ctx := context.Background()
 	err := c.eng.Stop(ctx, grace, c.id)
-	<-c.Done()
+	c.gone()
 	if _, ierr := c.eng.Inspect(ctx, c.id); err != nil && ierr != nil {
 		err = nil // it was gone already: nothing to stop
 	}
@@ -208,16 +270,18 @@ func (c *container) Stop(grace time.Duration) (int, error) {
 
 // Kill stops the container with no grace.
 func (c *container) Kill() {
-	if c.eng != nil && !closed(c.Done()) {
+	if c.eng != nil {
 		c.Stop(0)
 	}
 }
 
-// Output is what the container printed, once it has exited.
+// Output is what the container printed, once it has exited (and its
+// output was collected).
 func (c *container) Output() string {
 	if !closed(c.Done()) {
 		return ""
 	}
+	c.gone()
 	return logOutput(c.log)
 }
 
@@ -239,8 +303,16 @@ func (c *container) progress() int64 {
 	if err != nil || st.Pid <= 0 {
 		return -1
 	}
-	return sessionTicks(st.Pid)
+	return procfs.SessionTicks(st.Pid)
 }
+
+func (c *container) stall() time.Duration { return progress.DefaultStall }
+
+func (c *container) progressKind() string { return "its processes used no CPU time" }
+
+func (c *container) ended() string { return fmt.Sprintf("exited %d", c.ExitCode()) }
+
+func (c *container) lastLines() string { return printed(c.Output()) }
 
 func (c *container) running() bool {
 	if c.eng == nil {

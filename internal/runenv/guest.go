@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/isolab/isolab/internal/netns"
+	"github.com/isolab/isolab/internal/shell"
 	"github.com/isolab/isolab/internal/vm"
 	"github.com/isolab/isolab/internal/vm/guestinit"
 )
@@ -177,7 +178,26 @@ func (g *guest) Handle() Handle {
 	return Handle{Kind: VM, Name: g.name, Argv: g.argv, Log: g.log, PID: pid, RunDir: g.m.Config.RunDir, StatusFile: g.m.Config.StatusFile}
 }
 
-func (g *guest) progress() int64 { return g.m.ConsoleSize() }
+func (g *guest) progress() int64 { return g.m.Progress() }
+
+func (g *guest) stall() time.Duration { return g.m.Stall() }
+
+func (g *guest) progressKind() string {
+	return fmt.Sprintf("its console was silent (%s=%d)", vm.VarStall, int(g.m.Stall().Seconds()))
+}
+
+func (g *guest) ended() string {
+	return fmt.Sprintf("stopped: QEMU exited (the server's exit status: %d)", g.ExitCode())
+}
+
+// lastLines is the console's tail: from the serial log while the guest
+// runs, from the server's log (which gets the console) once it is done.
+func (g *guest) lastLines() string {
+	if closed(g.finished) {
+		return "its log " + g.log + " ends:\n" + shell.Indent(shell.TailFile(g.log, 20))
+	}
+	return g.m.SerialTail()
+}
 
 func (g *guest) running() bool {
 	_, ok := g.m.PID()

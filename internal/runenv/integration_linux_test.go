@@ -18,6 +18,7 @@ import (
 	"github.com/isolab/isolab/internal/labnet/labnettest"
 	"github.com/isolab/isolab/internal/leakcheck"
 	"github.com/isolab/isolab/internal/shm"
+	"github.com/isolab/isolab/internal/stress"
 	"github.com/isolab/isolab/internal/vm"
 	"github.com/isolab/isolab/server"
 	"golang.org/x/sys/unix"
@@ -54,7 +55,7 @@ func built(t *testing.T) (root, serverBin string) {
 }
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := stress.Run(m)
 	if bins.server != "" {
 		os.RemoveAll(filepath.Dir(bins.server))
 	}
@@ -84,7 +85,7 @@ func newFixture(t *testing.T, dockerd bool, img vm.Image) *fixture {
 	r := New(Config{
 		Dir: t.TempDir(), SharedDir: shared, Label: fmt.Sprintf("t%d", os.Getpid()),
 		NetNS: net.Path(), DockerHost: net.DockerHost(),
-		Dockerfile: filepath.Join(root, "images", "Dockerfile"), VMImage: img,
+		Dockerfile: filepath.Join(root, "images", "Dockerfile"), ApptainerDef: filepath.Join(root, "images", "server.def"), VMImage: img,
 		Log: testLog{t},
 	})
 	t.Cleanup(func() {
@@ -170,8 +171,13 @@ func TestIntegrationHostProcess(t *testing.T) {
 		t.Errorf("info file port %d, want %d", got.Port, f.port)
 	}
 	h := roundTrip(t, s)
-	if h.PID != s.(*Process).PID() || h.Exe != f.server {
-		t.Errorf("handle %+v: want pid %d running %s", h, s.(*Process).PID(), f.server)
+	if h.PID != s.(*Process).PID() || h.Started == 0 {
+		t.Errorf("handle %+v: want pid %d and its start time", h, s.(*Process).PID())
+	}
+	reused := h
+	reused.Started--
+	if Attach(reused).running() {
+		t.Error("Attach of a handle whose start time is not the pid's: running; want a reused pid not to count")
 	}
 	if inode(t, fmt.Sprintf("/proc/%d/ns/net", h.PID)) != inode(t, f.net.Path()) {
 		t.Errorf("server not in the Runner's network namespace %s", f.net.Path())
@@ -252,7 +258,7 @@ func TestIntegrationWaitInfoFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = WaitInfo(ctx, sleeper, filepath.Join(f.shared, "never"), 2*time.Second)
-	if !errors.Is(err, os.ErrDeadlineExceeded) || !strings.Contains(err.Error(), "made no progress") {
+	if !errors.Is(err, os.ErrDeadlineExceeded) || !strings.Contains(err.Error(), "used no CPU time") {
 		t.Errorf("WaitInfo of a process that does nothing = %v, want a stall", err)
 	}
 	if code, _ := sleeper.Stop(time.Second); code != 128+15 {
@@ -307,6 +313,93 @@ func testContainer(t *testing.T, kind Kind) {
 	if ids, _ := eng.List(ctx, labelKey+"="+f.r.cfg.Label); len(ids) > 0 {
 		t.Errorf("containers left: %v", ids)
 	}
+}
+
+// An Apptainer server from images/server.def runs in the Runner's network
+// namespace, the host's IPC namespace by default and one of its own with
+// --ipc (IPCPrivate), and stops with SIGTERM, exit 0.
+func TestIntegrationApptainer(t *testing.T) {
+	if err := Installed(Apptainer); err != nil {
+		t.Skip(err)
+	}
+	leakcheck.Check(t)
+	f := newFixture(t, false, vm.Image{})
+	ctx := context.Background()
+	mine, _ := os.Readlink("/proc/self/ns/ipc")
+	for _, ipc := range []string{IPCHost, IPCPrivate} {
+		name := "a-" + ipc
+		spec, info := f.spec(t, Apptainer, name, "-ip", "127.0.0.1")
+		spec.IPC, spec.Network = ipc, NetworkHost
+		s, err := f.r.Start(ctx, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := WaitInfo(ctx, s, info, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Port != f.port {
+			t.Errorf("%s: info file port %d, want %d", name, got.Port, f.port)
+		}
+		if h := s.Handle(); inode(t, fmt.Sprintf("/proc/%d/ns/net", h.PID)) != inode(t, f.net.Path()) {
+			t.Errorf("%s: not in the Runner's network namespace %s", name, f.net.Path())
+		}
+		key, _ := shm.Ftok(filepath.Join(f.shared, name+".key"), 7)
+		_, lookErr := shm.Lookup(key)
+		switch {
+		case ipc == IPCHost && lookErr != nil:
+			t.Errorf("%s: its segment %s is not visible from the host: %v", name, key, lookErr)
+		case ipc == IPCPrivate && lookErr == nil:
+			t.Errorf("%s: its segment %s is visible from the host, want its own IPC namespace", name, key)
+		}
+		if ns := serverIPC(t, s); (ns == mine) != (ipc == IPCHost) {
+			t.Errorf("%s: the server's IPC namespace %q, this test's %q", name, ns, mine)
+		}
+		// What lab:status and lab:down do: find it again from its handle,
+		// although apptainer has exec'd its starter since.
+		other := Attach(roundTrip(t, s))
+		if !other.running() {
+			t.Errorf("%s: Attach(handle): the server does not run", name)
+		}
+		code, err := other.Stop(5 * time.Second)
+		if code != -1 || err != nil {
+			t.Errorf("%s: Stop of the attached server = %d, %v; want -1 (unknown), nil", name, code, err)
+		}
+		code, err = s.Stop(5 * time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkStopped(t, s, code, 0, info, filepath.Join(f.shared, name+".key"))
+		if out := s.Output(); !strings.Contains(out, "listening on") {
+			t.Errorf("%s: output %q, want the server's lines", name, out)
+		}
+	}
+}
+
+// serverIPC is the IPC namespace of the server Apptainer runs: Apptainer's
+// starter is s's process, and the server one of its descendants.
+func serverIPC(t *testing.T, s Server) string {
+	t.Helper()
+	pids := []int{s.Handle().PID}
+	for len(pids) > 0 {
+		pid := pids[0]
+		pids = pids[1:]
+		if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); strings.HasSuffix(exe, "/server") {
+			ns, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/ipc", pid))
+			return ns
+		}
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid)) // any thread may have forked
+		for _, task := range tasks {
+			b, _ := os.ReadFile(task)
+			for _, c := range strings.Fields(string(b)) {
+				var child int
+				fmt.Sscan(c, &child)
+				pids = append(pids, child)
+			}
+		}
+	}
+	t.Fatalf("no /server process under %s's pid %d", s.Name(), s.Handle().PID)
+	return ""
 }
 
 // vmImage returns the lab's cached guest image, building it when this tree's
@@ -403,5 +496,45 @@ func TestIntegrationReap(t *testing.T) {
 		if id, err := shm.Lookup(k); err == nil {
 			shm.Remove(id) // a killed server leaves its segment: the lab reaps it by key
 		}
+	}
+}
+
+func TestIntegrationDockerSubmission(t *testing.T) { testSubmissionContainer(t, Docker) }
+func TestIntegrationPodmanSubmission(t *testing.T) { testSubmissionContainer(t, Podman) }
+
+// A submission's server (Untrusted, with SubmissionDockerfile) runs in a
+// container on the guests' own Debian system: here the "server" is a shell
+// script, which only that system can run, and it finds what a Debian
+// install has and somewhere to write, as in a guest.
+func testSubmissionContainer(t *testing.T, kind Kind) {
+	if err := Installed(kind); err != nil {
+		t.Skip(err)
+	}
+	img := vmImage(t)
+	leakcheck.Check(t)
+	root, _ := built(t)
+	f := newFixture(t, kind == Docker, img)
+	f.r.cfg.SubmissionDockerfile = filepath.Join(root, "images", "Dockerfile.submission")
+	script := filepath.Join(t.TempDir(), "server")
+	body := "#!/bin/sh\necho \"debian $(cat /etc/debian_version) in $(pwd)\"\n" +
+		"echo written > scratch && cat scratch\nhostname >/dev/null && echo hostname-ok\n"
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	spec, _ := f.spec(t, kind, "sub1")
+	spec.Bin, spec.Args, spec.Untrusted, spec.UID = script, nil, true, 65534
+	s, err := f.r.Start(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-s.Done()
+	out := s.Output()
+	for _, want := range []string{"debian 12", "in /tmp", "written", "hostname-ok"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the submission's container printed %q, want %q in it", out, want)
+		}
+	}
+	if s.ExitCode() != 0 {
+		t.Errorf("exit %d, want 0; it printed %q", s.ExitCode(), out)
 	}
 }

@@ -8,7 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -16,6 +16,7 @@ import (
 	"github.com/isolab/isolab/internal/engine"
 	"github.com/isolab/isolab/internal/netns"
 	"github.com/isolab/isolab/internal/procfs"
+	"github.com/isolab/isolab/internal/progress"
 	"github.com/isolab/isolab/internal/shell"
 )
 
@@ -30,15 +31,18 @@ type ProcessSpec struct {
 	// through pipes, instead of having it write straight to the log: only
 	// for processes that end before this one does.
 	Capture bool
-	Exe     string // the program the pid runs once started; "" means Argv[0]
 }
 
 // Process is a process this one started, or found again by its pid.
 type Process struct {
-	kind           Kind
-	name, log, exe string
-	argv           []string
-	pid            int
+	kind      Kind
+	name, log string
+	argv      []string
+	pid       int
+	// started is when pid started (procfs.Stat.StartTime): with the pid it
+	// names this process for good, whatever the program now calls itself
+	// (apptainer execs its starter, which renames itself).
+	started        int64
 	cmd            *exec.Cmd // nil for one another process started
 	done           chan struct{}
 	code           int
@@ -54,10 +58,6 @@ type Process struct {
 // process group.
 func (r *Runner) StartProcess(ctx context.Context, ps ProcessSpec) (*Process, error) {
 	argv := append(netns.Enter(r.cfg.NetNS), ps.Argv...)
-	exe := ps.Exe
-	if exe == "" {
-		exe = ps.Argv[0]
-	}
 	log, err := os.OpenFile(ps.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
@@ -66,13 +66,16 @@ func (r *Runner) StartProcess(ctx context.Context, ps ProcessSpec) (*Process, er
 	if ps.Kind == "" {
 		ps.Kind = Host
 	}
-	p := &Process{kind: ps.Kind, name: ps.Name, log: ps.Log, exe: exe, argv: argv, done: make(chan struct{}), code: -1, captured: ps.Capture}
+	p := &Process{kind: ps.Kind, name: ps.Name, log: ps.Log, argv: argv, done: make(chan struct{}), code: -1, captured: ps.Capture}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if ps.Capture {
 		streams := shell.Serialized(io.MultiWriter(&p.stdout, &p.output, log), io.MultiWriter(&p.output, log))
 		cmd.Stdout, cmd.Stderr = streams[0], streams[1]
-		cmd.WaitDelay = 2 * time.Second // a grandchild holding the pipes costs no more
+		// A grandchild holding the pipes costs no more; the sandbox kills
+		// what its code left when the code ends, so this is seldom reached:
+		// generous, as a busy machine can take seconds to copy the last bytes.
+		cmd.WaitDelay = 10 * time.Second
 	} else {
 		cmd.Stdout, cmd.Stderr = log, log
 	}
@@ -81,8 +84,19 @@ func (r *Runner) StartProcess(ctx context.Context, ps ProcessSpec) (*Process, er
 		return nil, err
 	}
 	p.cmd, p.pid = cmd, cmd.Process.Pid
+	// The child cannot be reaped before Wait below, so its stat is there.
+	if st, err := procfs.ReadStat(p.pid); err == nil {
+		p.started = st.StartTime
+	}
 	go func() {
 		err := cmd.Wait()
+		if errors.Is(err, exec.ErrWaitDelay) {
+			// The process exited (0), but its output was still being read
+			// WaitDelay later: a grandchild holds the pipes, or the machine
+			// is so busy that copying the last bytes took that long. Its
+			// exit status is what it is.
+			err = nil
+		}
 		p.code = exitCode(err)
 		fmt.Fprintf(log, "+ exit status %d\n", p.code)
 		log.Close()
@@ -97,7 +111,7 @@ func (r *Runner) startProcess(ctx context.Context, spec Spec) (Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return r.StartProcess(ctx, ProcessSpec{Name: spec.Name, Kind: spec.Kind, Argv: argv, Log: spec.Log, Exe: exeOf(argv)})
+	return r.StartProcess(ctx, ProcessSpec{Name: spec.Name, Kind: spec.Kind, Argv: argv, Log: spec.Log})
 }
 
 // processArgv is the command line of a process server, without the
@@ -110,11 +124,11 @@ func (r *Runner) processArgv(ctx context.Context, spec Spec) ([]string, error) {
 	case Unshare:
 		argv = append(argv, UnshareArgv(spec)...)
 	case Apptainer:
-		sif, err := r.image(ctx, Apptainer, spec)
+		image, err := r.apptainerImage(ctx, spec)
 		if err != nil {
 			return nil, err
 		}
-		a, err := r.apptainerArgv(spec, sif)
+		a, err := r.apptainerArgv(spec, image)
 		if err != nil {
 			return nil, err
 		}
@@ -138,14 +152,32 @@ func UnshareArgv(spec Spec) []string {
 	return append(argv, "--", spec.Bin)
 }
 
-// apptainerArgv is apptainer exec of the server in sif, with the Runner's
-// flags and, as root, --drop-caps CAP_SYS_RESOURCE (root may lack it here,
-// and apptainer would fail to raise its limits).
-func (r *Runner) apptainerArgv(spec Spec, sif string) ([]string, error) {
+// apptainerImage is the image spec's server runs in: isolab's SIF
+// (images/server.def, the server in it), or, with a VM image, for an
+// untrusted server or one that runs as a Wrap's uid (whose Apptainer could
+// mount a SIF only through /dev/fuse), the Debian root of ApptainerRoot,
+// where its binary is bound.
+func (r *Runner) apptainerImage(ctx context.Context, spec Spec) (string, error) {
+	if (spec.Untrusted || len(spec.Wrap) > 0) && r.cfg.VMImage.Initrd != "" {
+		return r.ApptainerRoot(ctx)
+	}
+	return r.image(ctx, Apptainer, spec)
+}
+
+// apptainerArgv is apptainer exec of the server in image, with the
+// Runner's flags and, when apptainer runs as root (not as a Wrap's uid),
+// --drop-caps CAP_SYS_RESOURCE (root may lack it here, and apptainer would
+// fail to raise its limits). An image that is a directory gets the
+// server's binary bound read-only at /server.
+func (r *Runner) apptainerArgv(spec Spec, image string) ([]string, error) {
+	flags := slices.Clone(r.cfg.ApptainerFlags)
+	if st, err := os.Stat(image); err == nil && st.IsDir() {
+		flags = append(flags, "--bind", spec.Bin+":"+engine.ServerPath+":ro")
+	}
 	opts := []engine.Option{
 		engine.WithSharedDir(r.cfg.SharedDir),
 		engine.WithIPC(spec.IPC),
-		engine.WithEngineFlags(append(slicesClone(r.cfg.ApptainerFlags), spec.ExtraArgs...)...),
+		engine.WithEngineFlags(append(flags, spec.ExtraArgs...)...),
 		engine.WithArgs(spec.Args...),
 	}
 	if spec.Containall {
@@ -154,29 +186,15 @@ func (r *Runner) apptainerArgv(spec Spec, sif string) ([]string, error) {
 	if spec.Network != NetworkHost {
 		opts = append(opts, engine.WithNetwork(spec.Network))
 	}
-	if os.Geteuid() == 0 {
+	if os.Geteuid() == 0 && len(spec.Wrap) == 0 {
 		opts = append(opts, engine.WithDropCaps("CAP_SYS_RESOURCE"))
 	}
-	return engine.NewSpec(engine.Apptainer, spec.Name, sif, opts...).Argv()
-}
-
-func slicesClone(s []string) []string { return append([]string{}, s...) }
-
-// exeOf is the program a process's pid runs once started: the server for
-// host and unshare processes (nsenter and unshare exec in place), apptainer
-// for Apptainer's.
-func exeOf(argv []string) string {
-	for i, a := range argv {
-		if a == "--" && i+1 < len(argv) {
-			return exeOf(argv[i+1:])
-		}
-	}
-	return argv[0]
+	return engine.NewSpec(engine.Apptainer, spec.Name, image, opts...).Argv()
 }
 
 // attachProcess finds a process from its handle.
 func attachProcess(h Handle) *Process {
-	return &Process{kind: h.Kind, name: h.Name, log: h.Log, exe: h.Exe, argv: h.Argv, pid: h.PID, code: -1}
+	return &Process{kind: h.Kind, name: h.Name, log: h.Log, argv: h.Argv, pid: h.PID, started: h.Started, code: -1}
 }
 
 // Name is the process's name.
@@ -194,7 +212,7 @@ func (p *Process) Done() <-chan struct{} {
 		}
 		p.done = make(chan struct{})
 		go func() {
-			for alive(p.pid, p.exe) {
+			for alive(p.pid, p.started) {
 				time.Sleep(50 * time.Millisecond)
 			}
 			close(p.done)
@@ -216,7 +234,7 @@ func (p *Process) Stop(grace time.Duration) (int, error) {
 	if closed(p.Done()) {
 		return p.code, nil
 	}
-	if p.cmd == nil && !alive(p.pid, p.exe) {
+	if p.cmd == nil && !alive(p.pid, p.started) {
 		return -1, nil
 	}
 	syscall.Kill(-p.pid, syscall.SIGTERM)
@@ -232,7 +250,7 @@ func (p *Process) Stop(grace time.Duration) (int, error) {
 
 // Kill sends SIGKILL to the process group and waits for the process to exit.
 func (p *Process) Kill() {
-	if closed(p.Done()) || (p.cmd == nil && !alive(p.pid, p.exe)) {
+	if closed(p.Done()) || (p.cmd == nil && !alive(p.pid, p.started)) {
 		return
 	}
 	syscall.Kill(-p.pid, syscall.SIGKILL)
@@ -253,16 +271,24 @@ func (p *Process) Output() string {
 
 // Handle is the process as data.
 func (p *Process) Handle() Handle {
-	return Handle{Kind: p.kind, Name: p.name, Argv: p.argv, Log: p.log, PID: p.pid, Exe: p.exe}
+	return Handle{Kind: p.kind, Name: p.name, Argv: p.argv, Log: p.log, PID: p.pid, Started: p.started}
 }
 
-func (p *Process) progress() int64 { return sessionTicks(p.pid) }
+func (p *Process) progress() int64 { return procfs.SessionTicks(p.pid) }
+
+func (p *Process) stall() time.Duration { return progress.DefaultStall }
+
+func (p *Process) progressKind() string { return "it used no CPU time" }
+
+func (p *Process) ended() string { return fmt.Sprintf("exited %d", p.ExitCode()) }
+
+func (p *Process) lastLines() string { return printed(p.Output()) }
 
 func (p *Process) running() bool {
 	if p.cmd != nil {
 		return !closed(p.done)
 	}
-	return alive(p.pid, p.exe)
+	return alive(p.pid, p.started)
 }
 
 // logOutput is a log's text after the command line that heads it.
@@ -274,30 +300,12 @@ func logOutput(path string) string {
 	return string(b)
 }
 
-// alive reports whether pid runs exe and has not exited (a zombie counts as
-// exited): a pid from an old handle may have been reused by another program.
-func alive(pid int, exe string) bool {
-	argv := procfs.Cmdline(pid)
-	if !procfs.Live(pid) || len(argv) == 0 {
-		return false
-	}
-	return exe == "" || argv[0] == exe || filepath.Base(argv[0]) == filepath.Base(exe)
-}
-
-// sessionTicks is the CPU time, in clock ticks, of every process in pid's
-// session: a server and what it started.
-func sessionTicks(pid int) int64 {
+// alive reports whether pid is the process that started at started (in
+// clock ticks after boot) and has not exited (a zombie counts as exited):
+// a pid from an old handle may have been reused since.
+func alive(pid int, started int64) bool {
 	st, err := procfs.ReadStat(pid)
-	if err != nil {
-		return -1
-	}
-	var total int64
-	for _, p := range procfs.PIDs() {
-		if s, err := procfs.ReadStat(p); err == nil && s.Session == st.Session {
-			total += s.UTime + s.STime
-		}
-	}
-	return total
+	return err == nil && !st.Zombie() && st.StartTime == started
 }
 
 func exitCode(err error) int {

@@ -83,6 +83,11 @@ type Config struct {
 	// Dockerfile and ApptainerDef build a server's image from a directory
 	// that holds the binary as "server" (images/ of the repository).
 	Dockerfile, ApptainerDef string
+	// SubmissionDockerfile, when set, builds an untrusted server's image
+	// instead, on the root file system of VMImage (images/Dockerfile.submission):
+	// a submission's server then finds in a container the Debian system it
+	// finds in a guest.
+	SubmissionDockerfile string
 	// ApptainerFlags go after the Runner's own apptainer exec flags.
 	ApptainerFlags []string
 	// VMImage is the guest image (vm.EnsureImage).
@@ -107,6 +112,7 @@ type Runner struct {
 	images   map[imageKey]*image
 	guestBin map[string]string // host binary -> its copy on the share
 	servers  []Server
+	appRoot  *apptainerRoot
 }
 
 // New returns a Runner for cfg; it starts nothing.
@@ -146,6 +152,14 @@ type Server interface {
 	progress() int64
 	// running asks the kernel, engine or QEMU whether it still runs.
 	running() bool
+	// stall is how long it may make no progress while WaitInfo waits.
+	stall() time.Duration
+	// progressKind says what its progress is, for a stall's error.
+	progressKind() string
+	// ended says how it ended, once Done is closed, and lastLines what it
+	// printed last, for errors.
+	ended() string
+	lastLines() string
 }
 
 // Running asks the kernel, the engine or QEMU whether s still runs, at
@@ -158,10 +172,10 @@ type Handle struct {
 	Name string   `json:"name"`
 	Argv []string `json:"argv"` // the exact command line that started it
 	Log  string   `json:"log"`
-	// Processes (host, unshare, apptainer): the pid and the program that
-	// pid must run (a pid reused by another program is not ours).
-	PID int    `json:"pid,omitempty"`
-	Exe string `json:"exe,omitempty"`
+	// Processes (host, unshare, apptainer): the pid and when it started,
+	// in clock ticks after boot (a pid reused since is not ours).
+	PID     int   `json:"pid,omitempty"`
+	Started int64 `json:"started,omitempty"`
 	// Containers.
 	Container    string   `json:"container,omitempty"`
 	EnginePrefix []string `json:"engine_prefix,omitempty"`
@@ -234,6 +248,9 @@ func (r *Runner) Close() error {
 		errs = append(errs, im.remove())
 	}
 	errs = append(errs, os.RemoveAll(filepath.Join(r.cfg.Dir, "images")))
+	if r.appRoot != nil && r.appRoot.dir != "" {
+		errs = append(errs, os.RemoveAll(r.appRoot.dir))
+	}
 	return errors.Join(errs...)
 }
 

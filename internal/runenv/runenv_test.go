@@ -99,19 +99,3 @@ func TestCheckName(t *testing.T) {
 		}
 	}
 }
-
-func TestExeOf(t *testing.T) {
-	for _, tt := range []struct {
-		argv []string
-		want string
-	}{
-		{[]string{"/b/server", "-port", "1"}, "/b/server"},
-		{[]string{"unshare", "--ipc", "--", "/b/server", "-q"}, "/b/server"},
-		{[]string{"sandbox", "-uid", "7", "--", "unshare", "--ipc", "--", "/b/server"}, "/b/server"},
-		{[]string{"apptainer", "exec", "s.sif", "/server"}, "apptainer"},
-	} {
-		if got := exeOf(tt.argv); got != tt.want {
-			t.Errorf("exeOf(%q) = %q, want %q", tt.argv, got, tt.want)
-		}
-	}
-}

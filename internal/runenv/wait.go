@@ -2,67 +2,61 @@ package runenv
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
 
 	"github.com/isolab/isolab/internal/infofile"
+	"github.com/isolab/isolab/internal/progress"
 	"github.com/isolab/isolab/internal/shell"
 )
 
-// DefaultStall is how long a server may make no progress at all before
-// WaitInfo gives up on it: no CPU time used by a process or container, no
-// console output from a guest (see vm.DefaultStall). A server that still
-// runs and still advances is still coming, however slow the machine.
-const DefaultStall = 60 * time.Second
-
-// WaitInfo waits until s has written its info file, file, and returns what
-// it holds. It follows the server's progress, not the clock: it fails at
-// once when the server exits without the file, and when it has made no
-// progress for stall (0 means DefaultStall); the error then quotes the last
-// lines the server printed.
+// WaitInfo waits until s has written its info file, file, completely (see
+// infofile.Follower: four lines, whether the server writes them at once or
+// one by one), and returns what it holds. It follows the server's
+// progress, not the clock: it fails at once when the server exits without
+// the file, when the file is complete but malformed, and when the server
+// has made no progress for stall (0 means the server's own limit: its
+// guest's LAB_VM_STALL, else progress.DefaultStall); each error names the
+// server and quotes the last lines it printed.
 func WaitInfo(ctx context.Context, s Server, file string, stall time.Duration) (infofile.Info, error) {
 	if stall <= 0 {
-		stall = DefaultStall
+		stall = s.stall()
 	}
-	if g, ok := s.(*guest); ok {
-		g.m.Config.Stall = stall
-		// vm.Machine.WaitReady follows the console and hands the boot slot on.
-		if err := g.m.WaitReady(ctx, file); err != nil {
-			return infofile.Info{}, fmt.Errorf("%s: %w", s.Name(), err)
-		}
-		return infofile.Read(file)
+	f := infofile.Follow(file)
+	var info infofile.Info
+	err := progress.Wait{
+		Done: func() (ok bool, err error) {
+			info, ok, err = f.Complete(closed(s.Done()))
+			return ok, err
+		},
+		Gone:     s.Done(),
+		Progress: s.progress,
+		Stall:    stall,
+		// Progress costs a look at /proc (or an engine command).
+		Sample: time.Second,
+	}.Run(ctx)
+	if err == nil {
+		return info, nil
 	}
-	last, progress := s.progress(), time.Now()
-	checked := time.Now()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if info, err := infofile.Read(file); err == nil {
-			return info, nil
-		}
-		select {
-		case <-s.Done():
-			if info, err := infofile.Read(file); err == nil {
-				return info, nil // written just before it exited
-			}
-			return infofile.Info{}, fmt.Errorf("%s exited %d before writing its info file %s; it printed:\n%s",
-				s.Name(), s.ExitCode(), file, shell.Indent(shell.Tail(s.Output(), 15)))
-		case <-ctx.Done():
-			return infofile.Info{}, fmt.Errorf("%s: %w", s.Name(), ctx.Err())
-		case <-tick.C:
-		}
-		// Progress costs a look at /proc (or an engine command): once a second.
-		if time.Since(checked) < time.Second {
-			continue
-		}
-		checked = time.Now()
-		if p := s.progress(); p != last {
-			last, progress = p, time.Now()
-		}
-		if idle := time.Since(progress); idle > stall {
-			return infofile.Info{}, fmt.Errorf("%s wrote no info file %s and made no progress for %s (it runs, but uses no CPU time): %w; it printed:\n%s",
-				s.Name(), file, idle.Round(time.Second), os.ErrDeadlineExceeded, shell.Indent(shell.Tail(s.Output(), 15)))
-		}
+	if errors.Is(err, progress.ErrGone) {
+		return info, fmt.Errorf("%s %s before writing its info file %s; %s", s.Name(), s.ended(), file, s.lastLines())
 	}
+	if idle, ok := progress.Stalled(err); ok {
+		return info, fmt.Errorf("%s wrote no complete info file %s: it runs, but for %s %s: %w; %s",
+			s.Name(), file, idle.Round(time.Second), s.progressKind(), os.ErrDeadlineExceeded, s.lastLines())
+	}
+	if ctx.Err() != nil {
+		return info, fmt.Errorf("%s: %w", s.Name(), err)
+	}
+	return info, fmt.Errorf("%s wrote its info file %s, but not as the exercise says: %w", s.Name(), file, err)
+}
+
+// printed is a process's or container's last lines, for errors.
+func printed(out string) string {
+	if out == "" {
+		return "it printed nothing"
+	}
+	return "it printed:\n" + shell.Indent(shell.Tail(out, 15))
 }

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/isolab/isolab/internal/stress"
 )
 
 // TestMain lets the boot queue test run this test binary as a second process
@@ -26,7 +28,7 @@ func TestMain(m *testing.M) {
 		s.release()
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	os.Exit(stress.Run(m))
 }
 
 type lines struct {

@@ -143,15 +143,6 @@ func EnsureImage(ctx context.Context, cfg ImageConfig) (img Image, built bool, e
 	return img, true, nil
 }
 
-// tail returns the last n lines of s.
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
 // ShareBinary copies the static binary bin onto the share, as
 // share/bin/HASH-NAME, and returns the copy's path: a guest mounts the share
 // at the same path and runs it (Config.ServerBinary), since the image holds

@@ -14,17 +14,15 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/isolab/isolab/internal/progress"
+	"github.com/isolab/isolab/internal/shell"
 )
 
 // VarStall names the variable that sets, in seconds, how long a guest's
-// console may stay silent before WaitReady gives up on it (DefaultStall).
+// console may stay silent before WaitReady gives up on it (default
+// progress.DefaultStall: a guest that still prints is still coming).
 const VarStall = "LAB_VM_STALL"
-
-// DefaultStall is how long a booting guest may print nothing before it counts
-// as hung. A guest that still prints is still coming, however slow the
-// machine: under TCG on a busy machine a boot took 30 s and more, with the
-// console advancing every second or so.
-const DefaultStall = 60 * time.Second
 
 // Config describes one guest.
 type Config struct {
@@ -49,9 +47,10 @@ type Config struct {
 	// (restrict=on); the prefix keeps every process of a run in the
 	// namespace the run made.
 	Prefix []string
-	// Stall is how long the console may stay silent while the guest boots
+	// Stall is how long the guest may make no progress (Progress: its
+	// console, or QEMU's CPU time before the first byte) while it boots
 	// (WaitReady) or powers off (Stop); 0 means $LAB_VM_STALL, else
-	// DefaultStall.
+	// progress.DefaultStall.
 	Stall time.Duration
 	// Options are added after the ones Start derives from the fields above,
 	// e.g. WithMemory(1024).
@@ -76,6 +75,9 @@ type Machine struct {
 	startAt time.Time     // when it did
 	exitErr error         // how QEMU ended, once done is closed (started ones only)
 	slot    *bootSlot     // held from Start until the server is ready or QEMU exits
+	// qemu is the QEMU process, once its pid file was read: QEMU removes
+	// the file as it exits, before it is gone, so it is followed by pid.
+	qemu *qemuProc
 }
 
 // New names the files of the guest cfg describes; it starts nothing.
@@ -126,15 +128,16 @@ func (m *Machine) argv(accel Accel, debug bool) ([]string, error) {
 	return Argv(append(opts, c.Options...)...)
 }
 
-// stall is the configured stall limit.
-func (m *Machine) stall() time.Duration {
+// Stall is how long the guest's console may stay silent while it boots or
+// powers off: Config.Stall, else $LAB_VM_STALL, else progress.DefaultStall.
+func (m *Machine) Stall() time.Duration {
 	if m.Config.Stall > 0 {
 		return m.Config.Stall
 	}
 	if s, err := strconv.Atoi(os.Getenv(VarStall)); err == nil && s > 0 {
 		return time.Duration(s) * time.Second
 	}
-	return DefaultStall
+	return progress.DefaultStall
 }
 
 // ErrNoStatus is wrapped by ExitStatus's error when the guest wrote no exit
@@ -177,7 +180,7 @@ func (m *Machine) SerialTail() string {
 	if len(b) == 0 {
 		return "(serial log " + m.SerialLog + " is empty)"
 	}
-	return "serial log " + m.SerialLog + " ends:\n" + tail(string(b), 20)
+	return "serial log " + m.SerialLog + " ends:\n" + shell.Tail(string(b), 20)
 }
 
 // ConsoleSize is how much the guest has printed so far: its progress (-1
@@ -219,23 +222,28 @@ func (m *Machine) releaseSlot() {
 	s.release()
 }
 
+// qemuProc is one QEMU process, named by its pid and start time (its
+// methods read /proc: vm_linux.go).
+type qemuProc struct {
+	pid   int
+	start int64
+}
+
 // Done returns a channel closed once QEMU has exited. For a guest this
 // Machine started it follows QEMU's exit as its parent; for one started by
-// another process, it polls the pid.
+// another process, it polls the process (a zombie has exited).
 func (m *Machine) Done() <-chan struct{} {
+	m.PID() // the process to follow, before the lock
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.done == nil {
 		m.done = make(chan struct{})
-		go func(done chan struct{}) {
-			for {
-				if _, ok := m.PID(); !ok {
-					close(done)
-					return
-				}
+		go func(done chan struct{}, q *qemuProc) {
+			for q != nil && q.alive() {
 				time.Sleep(50 * time.Millisecond)
 			}
-		}(m.done)
+			close(done)
+		}(m.done, m.qemu)
 	}
 	return m.done
 }

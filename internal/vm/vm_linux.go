@@ -11,7 +11,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/isolab/isolab/internal/infofile"
 	"github.com/isolab/isolab/internal/procfs"
+	"github.com/isolab/isolab/internal/progress"
 	"github.com/isolab/isolab/internal/shell"
 	"github.com/isolab/isolab/internal/vm/guestinit"
 )
@@ -42,6 +44,9 @@ func (m *Machine) Start(ctx context.Context) error {
 	if pid, ok := m.PID(); ok {
 		return fmt.Errorf("start VM %s: already running as pid %d (stop it first)", c.Name, pid)
 	}
+	m.mu.Lock()
+	m.qemu = nil // a QEMU of an earlier Start, gone: the new one's pid file names the next
+	m.mu.Unlock()
 	accel, why := c.Accel, "configured"
 	if accel == "" {
 		var err error
@@ -116,7 +121,7 @@ func (m *Machine) Start(ctx context.Context) error {
 		select {
 		case <-done:
 			b, _ := os.ReadFile(m.CommandFile)
-			return errors.Join(fmt.Errorf("start VM %s: QEMU exited at once: %s", c.Name, strings.TrimSpace(tail(string(b), 10))),
+			return errors.Join(fmt.Errorf("start VM %s: QEMU exited at once: %s", c.Name, strings.TrimSpace(shell.Tail(string(b), 10))),
 				m.removeFiles())
 		case <-ctx.Done():
 			// No pid file yet, so Kill would not find QEMU: kill our child.
@@ -133,41 +138,39 @@ func (m *Machine) Start(ctx context.Context) error {
 }
 
 // WaitReady waits until infoFile, the server's info file in the shared
-// directory, exists; remove a stale one before Start. It follows the guest's
-// progress, not the clock: while the console still advances it keeps
-// waiting, however slow the machine. It fails at once when QEMU exits, and
-// when the console has been silent for the stall limit (Config.Stall), with
-// an error that wraps os.ErrDeadlineExceeded; both carry the console's last
-// lines.
+// directory, is complete (infofile.Follower: four lines, written at once
+// or line by line); remove a stale one before Start. It follows the
+// guest's progress, not the clock: while the console still advances it
+// keeps waiting, however slow the machine. It fails at once when QEMU
+// exits and when the file is complete but malformed, and when the console
+// has been silent for the stall limit (Stall), with an error that wraps
+// os.ErrDeadlineExceeded; the errors carry the console's last lines.
 func (m *Machine) WaitReady(ctx context.Context, infoFile string) error {
 	defer m.releaseSlot()
-	stall := m.stall()
-	size, progress := m.ConsoleSize(), time.Now()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if _, err := os.Stat(infoFile); err == nil {
-			return nil
-		}
-		if m.exited() {
-			if _, err := os.Stat(infoFile); err == nil { // it wrote the file, then exited
-				return nil
-			}
-			return fmt.Errorf("wait for VM %s: QEMU exited (%s) before %s appeared; %s", m.Config.Name, m.exitHow(), infoFile, m.SerialTail())
-		}
-		if s := m.ConsoleSize(); s != size {
-			size, progress = s, time.Now()
-		}
-		if silent := time.Since(progress); silent > stall {
-			return fmt.Errorf("wait for VM %s: no %s, and the console has been silent for %s (%s=%d): %w; %s",
-				m.Config.Name, infoFile, silent.Round(time.Second), VarStall, int(stall.Seconds()), os.ErrDeadlineExceeded, m.SerialTail())
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("wait for VM %s: %w", m.Config.Name, ctx.Err())
-		case <-tick.C:
-		}
+	f := infofile.Follow(infoFile)
+	err := progress.Wait{
+		Done: func() (bool, error) {
+			_, ok, err := f.Complete(m.exited())
+			return ok, err
+		},
+		Gone:     m.Done(),
+		Progress: m.Progress,
+		Stall:    m.Stall(),
+	}.Run(ctx)
+	if err == nil {
+		return nil
 	}
+	if errors.Is(err, progress.ErrGone) {
+		return fmt.Errorf("wait for VM %s: QEMU exited (%s) before %s was written; %s", m.Config.Name, m.exitHow(), infoFile, m.SerialTail())
+	}
+	if idle, ok := progress.Stalled(err); ok {
+		return fmt.Errorf("wait for VM %s: no complete %s, and the console has been silent for %s (%s=%d): %w; %s",
+			m.Config.Name, infoFile, idle.Round(time.Second), VarStall, int(m.Stall().Seconds()), os.ErrDeadlineExceeded, m.SerialTail())
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("wait for VM %s: %w", m.Config.Name, err)
+	}
+	return fmt.Errorf("wait for VM %s: the server wrote %s, but not as the exercise says: %w", m.Config.Name, infoFile, err)
 }
 
 // exitHow says how QEMU ended, as far as this process knows.
@@ -187,15 +190,16 @@ func (m *Machine) exitHow() string {
 // removes its own info file and segment, and waits for QEMU to exit while the
 // console advances. A guest silent for the stall limit after Ctrl-Alt-Del is
 // killed by pid (SIGTERM, then SIGKILL). Then the pid file and sockets go.
-// Stopping a guest that is not running only removes those files, so Stop can
-// be called again. The server's exit status is then ExitStatus's.
+// It returns once QEMU is gone, not only exited (see awaitGone). Stopping
+// a guest that is not running only removes those files, so Stop can be
+// called again. The server's exit status is then ExitStatus's.
 func (m *Machine) Stop(ctx context.Context) error {
 	var errs []error
 	if pid, ok := m.PID(); ok {
 		start := time.Now()
 		if err := m.pressUntilHeard(ctx); err != nil {
 			m.logf("no clean power-off: %v", err)
-		} else if m.waitExit(ctx, m.stall()) {
+		} else if m.waitExit(ctx, m.Stall()) {
 			m.logf("powered off in %.1fs", time.Since(start).Seconds())
 		}
 		for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
@@ -211,8 +215,8 @@ func (m *Machine) Stop(ctx context.Context) error {
 		if !m.exited() {
 			errs = append(errs, fmt.Errorf("stop VM %s: QEMU pid %d survived SIGKILL", m.Config.Name, pid))
 		}
-		m.awaitReaping()
 	}
+	m.awaitGone()
 	m.releaseSlot()
 	if err := m.removeFiles(); err != nil {
 		errs = append(errs, fmt.Errorf("stop VM %s: %w", m.Config.Name, err))
@@ -221,28 +225,52 @@ func (m *Machine) Stop(ctx context.Context) error {
 }
 
 // Kill kills QEMU at once, as a crash of the machine would end it, and waits
-// for it to exit; the guest writes no exit status.
+// until it is gone; the guest writes no exit status.
 func (m *Machine) Kill() {
 	if pid, ok := m.PID(); ok {
 		syscall.Kill(pid, syscall.SIGKILL)
 		m.waitExit(context.Background(), 10*time.Second)
-		m.awaitReaping()
 	}
+	m.awaitGone()
 	m.releaseSlot()
 	m.removeFiles()
 }
 
-// awaitReaping waits until a guest this Machine started has been reaped
-// (by Start's goroutine), so that no zombie QEMU is left when Stop returns.
-// One started by another process is reaped by init, whenever it does: a
-// zombie counts as exited (qemuAlive).
-func (m *Machine) awaitReaping() {
+// reapWait bounds awaitGone's wait for init to reap a QEMU that has
+// exited: a zombie makes no progress to follow, and init does reap (about
+// a second here), so this bound is only for an init that never does.
+const reapWait = 30 * time.Second
+
+// awaitGone waits until the QEMU this Machine knows of is gone from the
+// process table, not only exited: so that when Stop or Kill returns,
+// nothing of the guest is left, a zombie included. One this Machine
+// started is reaped by Start's goroutine; one started by another process
+// (lab:up's guest, stopped by lab:down) became init's child when that
+// process ended, and init reaps it.
+func (m *Machine) awaitGone() {
 	m.mu.Lock()
-	started := m.started
+	started, q := m.started, m.qemu
 	m.mu.Unlock()
 	if started {
 		<-m.Done()
+		return
 	}
+	if q == nil {
+		return
+	}
+	for deadline := time.Now().Add(reapWait); q.present(); time.Sleep(20 * time.Millisecond) {
+		if !q.alive() && time.Now().After(deadline) {
+			m.logf("QEMU pid %d has exited, but its parent has not reaped it after %s", q.pid, reapWait)
+			return
+		}
+	}
+}
+
+// waitExit waits for QEMU to exit while the console advances, giving up
+// after silence longer than silent, and reports whether it exited.
+func (m *Machine) waitExit(ctx context.Context, silent time.Duration) bool {
+	progress.Until(ctx, func() bool { return false }, m.Done(), m.Progress, silent)
+	return m.exited()
 }
 
 // pressUntilHeard presses Ctrl-Alt-Del, again every second until a press
@@ -273,52 +301,72 @@ func (m *Machine) consoleHas(s string) bool {
 	return strings.Contains(string(b), s)
 }
 
-// waitExit waits for QEMU to exit while the console advances, giving up
-// after silence longer than silent, and reports whether it exited.
-func (m *Machine) waitExit(ctx context.Context, silent time.Duration) bool {
-	size, progress := m.ConsoleSize(), time.Now()
-	for time.Since(progress) < silent && ctx.Err() == nil {
-		select {
-		case <-m.Done():
-			return true
-		case <-time.After(20 * time.Millisecond):
-		}
-		if s := m.ConsoleSize(); s != size {
-			size, progress = s, time.Now()
-		}
-	}
-	return m.exited()
-}
-
-// PID returns the pid of the guest's QEMU, and whether it is running.
+// PID returns the pid of the guest's QEMU, and whether it is running. The
+// pid comes from QEMU's pid file, once: QEMU removes the file as it exits,
+// before it is gone, so from then on the process is followed by its pid
+// and start time (a pid reused by another program is not QEMU).
 func (m *Machine) PID() (int, bool) {
-	b, err := os.ReadFile(m.PIDFile)
-	if err != nil {
-		return 0, false
+	m.mu.Lock()
+	q := m.qemu
+	m.mu.Unlock()
+	if q == nil {
+		b, err := os.ReadFile(m.PIDFile)
+		if err != nil {
+			return 0, false
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || pid <= 0 {
+			return 0, false
+		}
+		st, err := procfs.ReadStat(pid)
+		if err != nil || !strings.HasPrefix(st.Comm, "qemu") || st.Zombie() {
+			return pid, false
+		}
+		m.mu.Lock()
+		if m.qemu == nil {
+			m.qemu = &qemuProc{pid: pid, start: st.StartTime}
+		}
+		q = m.qemu
+		m.mu.Unlock()
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 0 {
-		return 0, false
-	}
-	return pid, qemuAlive(pid)
+	return q.pid, q.alive()
 }
 
-// qemuAlive reports whether pid is a QEMU process that has not exited. A
-// zombie counts as exited. The name check guards against a pid reused since
-// the pid file was written.
-func qemuAlive(pid int) bool {
-	st, ok := qemuStat(pid)
+// Progress is what the guest has done so far, for a wait that follows it:
+// its console's size once it has printed, and before that QEMU's CPU time.
+// A guest's first byte can take seconds on a busy machine (firmware, the
+// kernel's decompression), and a QEMU that works towards it is not
+// stalled; after it, only the console counts, since an idle guest's QEMU
+// still uses a little CPU time to run its clock.
+func (m *Machine) Progress() int64 {
+	if n := m.ConsoleSize(); n > 0 {
+		return n
+	}
+	pid, ok := m.PID()
+	if !ok {
+		return 0
+	}
+	st, err := procfs.ReadStat(pid)
+	if err != nil {
+		return 0
+	}
+	return -1 - st.UTime - st.STime // never a console size
+}
+
+// stat reads the process, if it is still this QEMU (exited or not).
+func (q *qemuProc) stat() (procfs.Stat, bool) {
+	st, err := procfs.ReadStat(q.pid)
+	return st, err == nil && st.StartTime == q.start && strings.HasPrefix(st.Comm, "qemu")
+}
+
+// alive reports whether it runs: a zombie has exited.
+func (q *qemuProc) alive() bool {
+	st, ok := q.stat()
 	return ok && !st.Zombie()
 }
 
-// zombie reports whether pid is a QEMU that exited and awaits reaping.
-func zombie(pid int) bool {
-	st, ok := qemuStat(pid)
-	return ok && st.Zombie()
-}
-
-// qemuStat reads /proc/PID/stat, if pid is a QEMU process.
-func qemuStat(pid int) (procfs.Stat, bool) {
-	st, err := procfs.ReadStat(pid)
-	return st, err == nil && strings.HasPrefix(st.Comm, "qemu")
+// present reports whether it is still in the process table, as a zombie too.
+func (q *qemuProc) present() bool {
+	_, ok := q.stat()
+	return ok
 }

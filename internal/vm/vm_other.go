@@ -28,3 +28,9 @@ func (m *Machine) Kill() {}
 
 // PID is not supported off Linux: it never finds a guest.
 func (m *Machine) PID() (int, bool) { return 0, false }
+
+// Progress is not supported off Linux: a guest never advances.
+func (m *Machine) Progress() int64 { return 0 }
+
+// alive is false off Linux: no guest runs.
+func (q *qemuProc) alive() bool { return false }
