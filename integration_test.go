@@ -190,9 +190,7 @@ func (s *srv) gone(t *testing.T) {
 func (s *srv) runFailing(t *testing.T, lc *leakcheck.Checker, wrap ...string) string {
 	t.Helper()
 	argv := s.argv(t, wrap)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd := exec.CommandContext(t.Context(), argv[0], argv[1:]...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
@@ -222,9 +220,7 @@ type clientRun struct {
 func runClient(t *testing.T, lc *leakcheck.Checker, args ...string) clientRun {
 	t.Helper()
 	_, client := binaries(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, client, args...)
+	cmd := exec.CommandContext(t.Context(), client, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/isolab/isolab/internal/infofile"
 	"github.com/isolab/isolab/internal/report"
+	"github.com/isolab/isolab/internal/shell"
 	"github.com/isolab/isolab/internal/shm"
 )
 
@@ -99,6 +100,7 @@ func (e *envRun) cell(ctx context.Context, s, c side) []Row {
 			return e.allRows(s.name, c.name, t.checks, Fail, harnessError(err))
 		}
 		sc.waitReady(ctx, servers...)
+		held := sc.infoFiles() // what the client is given, should its report be short
 		cl := sc.runClient(ctx, c, cellDeadline)
 		sc.finish(ctx, servers...)
 		sc.stopFakes()
@@ -112,6 +114,10 @@ func (e *envRun) cell(ctx context.Context, s, c side) []Row {
 		case d != "":
 			if cl.killed {
 				d = fmt.Sprintf("killed after %s; %s", cl.took.Round(time.Second), d)
+			}
+			d += "; when it started, the info directory held " + held
+			if tail := strings.TrimSpace(shell.Tail(cl.stderr, 3)); tail != "" {
+				d += "; it printed on stderr: " + strings.Join(strings.Fields(tail), " ")
 			}
 			rows = append(rows, row(CheckFiveLines, Fail, d))
 		default:

@@ -1,12 +1,15 @@
 package conformance
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/isolab/isolab/internal/infofile"
@@ -184,4 +187,26 @@ func (sc *trial) stopFakes() {
 		shm.Remove(id)
 	}
 	sc.fakeIDs = nil
+}
+
+// infoFiles names the trial's info files with their line counts, as a
+// client would find them now: "s1 (4 lines), x1-shm-only (4 lines)".
+func (sc *trial) infoFiles() string {
+	entries, err := os.ReadDir(sc.info)
+	if err != nil {
+		return err.Error()
+	}
+	var out []string
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(sc.info, e.Name()))
+		if err != nil {
+			out = append(out, fmt.Sprintf("%s (%v)", e.Name(), err))
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s (%d lines)", e.Name(), bytes.Count(b, []byte("\n"))))
+	}
+	if len(out) == 0 {
+		return "nothing"
+	}
+	return strings.Join(out, ", ")
 }

@@ -223,9 +223,17 @@ func newRunner(ctx context.Context, opts *Options, t *Table) (r *runner, cleanup
 		t.Notes = append(t.Notes, notes...)
 	}
 	r.opts.Envs = opts.Envs
-	if slices.Contains(opts.Envs, runenv.VM) {
+	// The guests boot the VM image, and a submission's containers run on
+	// its root file system (images/Dockerfile.submission).
+	containers := slices.Contains(opts.Envs, runenv.Docker) || slices.Contains(opts.Envs, runenv.Podman) || slices.Contains(opts.Envs, runenv.Apptainer)
+	if slices.Contains(opts.Envs, runenv.VM) || containers {
 		if err := r.findVMImage(ctx); err != nil {
-			t.Notes = append(t.Notes, fmt.Sprintf("vm not run: %v", err))
+			if slices.Contains(opts.Envs, runenv.VM) {
+				t.Notes = append(t.Notes, fmt.Sprintf("vm not run: %v", err))
+			}
+			if containers {
+				t.Notes = append(t.Notes, fmt.Sprintf("submissions' servers ran in containers of their binary alone, without the Debian system a guest has: %v", err))
+			}
 			r.opts.Envs = slices.DeleteFunc(slices.Clone(r.opts.Envs), func(k runenv.Kind) bool { return k == runenv.VM })
 		}
 	}
@@ -245,8 +253,9 @@ func newRunner(ctx context.Context, opts *Options, t *Table) (r *runner, cleanup
 }
 
 // DefaultEnvs is the host, plus the containers of the engine that is
-// installed (LAB_ENGINE, else Docker, else Podman), plus the VM when QEMU
-// is installed; for each that is left out, a note says why.
+// installed (LAB_ENGINE, else Docker, else Podman), plus Apptainer's when
+// it is installed, plus the VM when QEMU is; for each that is left out, a
+// note says why.
 func DefaultEnvs() ([]runenv.Kind, []string) {
 	envs := []runenv.Kind{runenv.Host}
 	var notes []string
@@ -254,6 +263,11 @@ func DefaultEnvs() ([]runenv.Kind, []string) {
 		notes = append(notes, fmt.Sprintf("container not run: %v", err))
 	} else {
 		envs = append(envs, oci)
+	}
+	if err := runenv.Installed(runenv.Apptainer); err != nil {
+		notes = append(notes, fmt.Sprintf("apptainer not run: %v", err))
+	} else {
+		envs = append(envs, runenv.Apptainer)
 	}
 	if err := runenv.Installed(runenv.VM); err != nil {
 		notes = append(notes, fmt.Sprintf("vm not run: %v", err))
@@ -338,7 +352,8 @@ func (r *runner) runEnv(ctx context.Context, kind runenv.Kind) ([]Row, error) {
 		wg.Go(func() { slots[i] = f(ctx) })
 	}
 	wg.Wait()
-	r.logf("%s: ran %d trials (%s)", e.env, len(trials), time.Since(start).Round(10*time.Millisecond))
+	r.logf("%s: ran %d trials (%s); slowest server ready after %s (%s)", e.env, len(trials), time.Since(start).Round(10*time.Millisecond),
+		e.slowest.Round(10*time.Millisecond), e.slowestWho)
 	var rows []Row
 	for _, s := range slots {
 		rows = append(rows, s...)

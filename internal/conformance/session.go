@@ -47,8 +47,17 @@ type Session struct {
 // the scenario's rule for a server of kind with a private IPC namespace and
 // the engine's bridge, as StartServer runs it.
 func reach(k runenv.Kind) (shm, socket bool) {
-	v := scenario.Server{Env: scenario.Env(k), IPC: scenario.IPCPrivate, Network: scenario.NetworkBridge}.Visibility()
+	v := scenario.Server{Env: scenario.Env(k), IPC: scenario.IPCPrivate, Network: scenario.Network(network(k))}.Visibility()
 	return v.Shm, v.Socket
+}
+
+// network is the network a session's servers have: the engine's bridge,
+// for Apptainer (which has none) the run's namespace, as the course runs it.
+func network(k runenv.Kind) string {
+	if k == runenv.Apptainer {
+		return runenv.NetworkHost
+	}
+	return runenv.NetworkBridge
 }
 
 // openSession prepares kind's environment for the run.
@@ -75,15 +84,21 @@ func (r *runner) openSession(kind runenv.Kind) (*Session, error) {
 		return nil, err
 	}
 	s.Shm, s.Socket = reach(kind)
+	var subDockerfile string
+	if r.vmImage.Initrd != "" {
+		subDockerfile = filepath.Join(r.opts.Root, "images", "Dockerfile.submission")
+	}
 	s.runner = runenv.New(runenv.Config{
 		Dir:        filepath.Join(r.work, string(kind)+"-run"),
 		SharedDir:  dir,
 		Label:      r.label,
 		NetNS:      s.netns,
 		DockerHost: r.net.DockerHost(),
-		Dockerfile: filepath.Join(r.opts.Root, "images", "Dockerfile"),
-		VMImage:    r.vmImage,
-		Log:        r.engineLog,
+		Dockerfile: filepath.Join(r.opts.Root, "images", "Dockerfile"), ApptainerDef: filepath.Join(r.opts.Root, "images", "server.def"),
+		// A submission's server finds in a container the system it finds in a guest.
+		SubmissionDockerfile: subDockerfile,
+		VMImage:              r.vmImage,
+		Log:                  r.engineLog,
 	})
 	return s, nil
 }
@@ -108,7 +123,8 @@ type ServerSpec struct {
 	Untrusted bool
 	// UID, when not 0, runs it in the sandbox as that uid, with Dir its
 	// only writable directory, and its sandbox's report in Report (host
-	// processes: a container and a guest have their own walls).
+	// processes and Apptainer, which runs as its caller: a Docker or
+	// Podman container and a guest have their own walls).
 	UID    int
 	Dir    string
 	Report string
@@ -116,7 +132,7 @@ type ServerSpec struct {
 
 // StartServer runs a server in the session's environment.
 func (s *Session) StartServer(ctx context.Context, spec ServerSpec) (runenv.Server, error) {
-	rs := runenv.Spec{Kind: s.Kind, Bin: spec.Bin, Args: spec.Args, Log: spec.Log, IPC: runenv.IPCPrivate, Network: runenv.NetworkBridge,
+	rs := runenv.Spec{Kind: s.Kind, Bin: spec.Bin, Args: spec.Args, Log: spec.Log, IPC: runenv.IPCPrivate, Network: network(s.Kind),
 		Untrusted: spec.Untrusted, UID: spec.UID}
 	if !spec.Untrusted && s.Kind == runenv.Host {
 		rs.Args = append(append([]string{}, rs.Args...), "-ip", "127.0.0.1")
@@ -125,6 +141,17 @@ func (s *Session) StartServer(ctx context.Context, spec ServerSpec) (runenv.Serv
 		switch s.Kind {
 		case runenv.Host:
 			rs.Wrap = s.policy(spec.UID, spec.Dir, spec.Report).Argv(s.helper, nil)
+		case runenv.Apptainer:
+			// Apptainer runs as its caller: the sandbox's uid, in user
+			// namespace mode, seeing of the machine the Debian root it
+			// runs (ApptainerRoot) and the server's binary, no more.
+			root, err := s.runner.ApptainerRoot(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("start %s: %w", spec.Name, err)
+			}
+			p := s.policy(spec.UID, spec.Dir, spec.Report)
+			p.UserNS, p.Visible = true, []string{root, spec.Bin}
+			rs.Wrap = p.Argv(s.helper, nil)
 		case runenv.Docker, runenv.Podman:
 			l := sandbox.RunLimits
 			rs.ExtraArgs = []string{"--pids-limit=" + strconv.Itoa(l.Procs), "--memory=" + strconv.FormatInt(l.Memory, 10),

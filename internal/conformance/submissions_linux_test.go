@@ -14,6 +14,7 @@ import (
 
 	"github.com/isolab/isolab/internal/labnet/labnettest"
 	"github.com/isolab/isolab/internal/leakcheck"
+	"github.com/isolab/isolab/internal/procfs"
 	"github.com/isolab/isolab/internal/runenv"
 	"github.com/isolab/isolab/internal/sandbox"
 	"github.com/isolab/isolab/internal/submission"
@@ -223,12 +224,42 @@ func TestIntegrationHostile(t *testing.T) {
 	}
 	for _, uid := range watch.uids() {
 		if left := sandbox.Processes(uid); len(left) > 0 {
-			t.Errorf("processes of sandbox uid %d left: %v", uid, left)
+			t.Errorf("processes of sandbox uid %d left: %s", uid, describe(left))
 		}
 		if more := sandbox.Clean(shared.helper, uid); len(more) > 0 {
 			t.Errorf("sandbox uid %d left %q", uid, more)
 		}
 	}
+}
+
+// descendsFromSelf reports whether pid is a descendant of this test process.
+func descendsFromSelf(pid int) bool {
+	for i := 0; i < 64 && pid > 1; i++ {
+		st, err := procfs.ReadStat(pid)
+		if err != nil {
+			return false
+		}
+		if st.PPID == os.Getpid() {
+			return true
+		}
+		pid = st.PPID
+	}
+	return false
+}
+
+// describe names each process of pids as ps would: pid, state, parent
+// and program, for a failure that says what was left.
+func describe(pids []int) string {
+	var out []string
+	for _, pid := range pids {
+		st, err := procfs.ReadStat(pid)
+		if err != nil {
+			out = append(out, fmt.Sprintf("%d (gone)", pid))
+			continue
+		}
+		out = append(out, fmt.Sprintf("%d %c ppid %d pgrp %d %s", pid, st.State, st.PPID, st.PGRP, strings.Join(procfs.Cmdline(pid), " ")))
+	}
+	return strings.Join(out, "; ")
 }
 
 // rootWatch samples the processes of the machine while a run goes on, for
@@ -269,7 +300,9 @@ func watchRoot(t *testing.T, work string) *rootWatch {
 				case uid < 0:
 				case uid == 0 || uid == os.Getuid():
 					w.bad = append(w.bad, fmt.Sprintf("pid %d %s as uid %d", pid, exe, uid))
-				default:
+				case descendsFromSelf(pid):
+					// Only this test's sandboxes: other packages' tests run
+					// theirs at the same time, with processes still going.
 					w.seen[uid] = true
 				}
 				w.mu.Unlock()

@@ -26,6 +26,11 @@ type envRun struct {
 	*runner
 	env  string
 	sess *Session
+
+	// The slowest server to be ready, and which: a figure of how busy the
+	// machine was (the waits follow progress, not a clock).
+	slowest    time.Duration
+	slowestWho string
 }
 
 // row makes a row of this environment.
@@ -66,7 +71,13 @@ type srv struct {
 
 	proc     runenv.Server
 	startErr error // it did not start, or exited before writing its info file
-	killed   bool  // it had to be signalled
+	killed   bool  // it had to be signalled: it was still running well after its client
+	// stopped says the harness stopped it at the end of its trial, as a
+	// shutdown would (where no client can reach it, nothing else ends its
+	// wait): its exit by SIGTERM and the files it had no time to remove are
+	// the harness's doing, not its own; stopErr says it did not stop.
+	stopped bool
+	stopErr error
 }
 
 // newTrial prepares a trial; sandboxed when code that is not isolab's is
@@ -229,7 +240,7 @@ func (sc *trial) startServerAt(ctx context.Context, s side, name, path string, p
 		UID:       uid,
 		Dir:       sc.dir,
 	}
-	if uid != 0 && sc.e.sess.Kind == runenv.Host {
+	if uid != 0 && (sc.e.sess.Kind == runenv.Host || sc.e.sess.Kind == runenv.Apptainer) { // the sandbox's helper runs it
 		spec.Report = sc.report(spec.Name)
 	}
 	if v.proc, err = sc.e.sess.StartServer(ctx, spec); err != nil {
@@ -253,16 +264,28 @@ var errNotBuilt = errors.New("it did not build (see the build's rows)")
 // while it makes progress (runenv.WaitInfo).
 func (sc *trial) waitReady(ctx context.Context, servers ...*srv) {
 	var wg sync.WaitGroup
+	start := time.Now()
 	for _, s := range servers {
 		if s.proc != nil {
 			wg.Go(func() {
 				if _, err := runenv.WaitInfo(ctx, s.proc, s.file, 0); err != nil {
 					s.startErr = err
+					return
 				}
+				sc.e.sawReady(sc.name+" "+s.name, time.Since(start))
 			})
 		}
 	}
 	wg.Wait()
+}
+
+// sawReady records how long a server took to be ready, for the slowest.
+func (e *envRun) sawReady(who string, took time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if took > e.slowest {
+		e.slowest, e.slowestWho = took, who
+	}
 }
 
 func lastLine(s string) string {
@@ -317,13 +340,16 @@ func (sc *trial) runClient(ctx context.Context, c side, deadline time.Duration) 
 // running after a while gets its message taken by the harness (its client
 // never came), and then the signals. Where the client reaches neither channel
 // of a server (the VM), nothing can end its wait: it is stopped at once, as a
-// shutdown stops it (SIGTERM), and must still exit 0.
+// shutdown stops it (SIGTERM), and must then exit, 0 or by the SIGTERM.
 func (sc *trial) finish(ctx context.Context, servers ...*srv) {
 	if !sc.e.sess.Shm && !sc.e.sess.Socket {
 		var wg sync.WaitGroup
 		for _, s := range servers {
 			if s.proc != nil {
-				wg.Go(func() { s.proc.Stop(3 * time.Second) })
+				wg.Go(func() {
+					_, s.stopErr = s.proc.Stop(stopGrace)
+					s.stopped = true
+				})
 			}
 		}
 		wg.Wait()
@@ -372,22 +398,53 @@ func (sc *trial) drain(s *srv) {
 }
 
 // leaks lists the segments of the trial's keys and the files in its info
-// directory that remain, and removes them.
+// directory that remain, and removes them. What a server the harness
+// stopped left (it stopped as told: see stoppedCleanly) is not its leak.
 func (sc *trial) leaks() []string {
+	excused := map[string]bool{}
+	excusedKeys := map[shm.Key]bool{}
+	for _, s := range sc.servers {
+		if s.stoppedCleanly() {
+			excused[filepath.Base(s.file)] = true
+			excusedKeys[s.key] = true
+		}
+	}
 	var found []string
 	for key, whose := range sc.keys {
 		id, err := shm.Lookup(key)
 		if err != nil {
 			continue
 		}
-		found = append(found, fmt.Sprintf("segment %s of %s", key, whose))
+		if !excusedKeys[key] {
+			found = append(found, fmt.Sprintf("segment %s of %s", key, whose))
+		}
 		shm.Remove(id)
 	}
 	for _, name := range infofile.Clear(sc.info) {
-		found = append(found, "info file "+name)
+		if !excused[name] {
+			found = append(found, "info file "+name)
+		}
 	}
 	slices.Sort(found)
 	return found
+}
+
+// stopGrace is how long a server the harness stops gets after SIGTERM (a
+// guest's server: what its guest gives it).
+const stopGrace = 3 * time.Second
+
+// sigterm is the exit status of a process that SIGTERM ended.
+const sigterm = 128 + 15
+
+// stoppedCleanly reports whether the harness stopped s and it stopped as
+// told: exit 0 (it handled SIGTERM) or by SIGTERM itself (a C++ program
+// without a handler), within its grace.
+func (s *srv) stoppedCleanly() bool {
+	if !s.stopped || s.stopErr != nil || s.proc == nil {
+		return false
+	}
+	code := s.proc.ExitCode()
+	return code == 0 || code == sigterm
 }
 
 // sandboxed is the row of CheckSandbox for a trial in the sandbox: what
@@ -456,6 +513,9 @@ func exits(c *clientRun, servers []*srv) []string {
 		case s.startErr != nil:
 			bad = append(bad, who+": "+s.startErr.Error())
 		case s.proc == nil:
+		case s.stopped && !s.stoppedCleanly():
+			bad = append(bad, fmt.Sprintf("%s was told to stop (SIGTERM) at the end of the trial and did not: exit %d%s", who, s.proc.ExitCode(), errText(s.stopErr)))
+		case s.stopped: // the harness's doing
 		case s.killed:
 			bad = append(bad, fmt.Sprintf("%s still running %s after its client, killed", who, exitAfter+exitDrained))
 		case s.proc.ExitCode() != 0:
@@ -473,6 +533,14 @@ func exits(c *clientRun, servers []*srv) []string {
 		}
 	}
 	return bad
+}
+
+// errText is ": err", or "" for no error.
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return ": " + err.Error()
 }
 
 func outcomeOf(problems []string) (Outcome, string) {

@@ -380,3 +380,57 @@ exit 3
 	}
 	checkNothingLeft(t, l, nil)
 }
+
+// Apptainer's variants, each as the client sees it: the defaults share the
+// host's IPC and network (Host), --ipc and --containall keep the segment
+// (Container), --net --network none keeps both (VM).
+const apptainerScenario = `
+[[server]]
+name = "a-defaults"
+env = "apptainer"
+ipc = "host"
+shm_msg = "a1-shm"
+socket_msg = "a1-socket"
+
+[[server]]
+name = "a-ipc"
+env = "apptainer"
+shm_msg = "a2-shm"
+socket_msg = "a2-socket"
+
+[[server]]
+name = "a-containall"
+env = "apptainer"
+containall = true
+shm_msg = "a3-shm"
+socket_msg = "a3-socket"
+
+[[server]]
+name = "a-none"
+env = "apptainer"
+network = "none"
+shm_msg = "a4-shm"
+socket_msg = "a4-socket"
+`
+
+func TestIntegrationLabApptainer(t *testing.T) {
+	needEngine(t, runenv.Apptainer)
+	l, _ := newTestLab(t, apptainerScenario)
+	ctx := context.Background()
+	st, err := l.Up(ctx)
+	if err != nil {
+		t.Fatalf("Up: %v", err)
+	}
+	res, err := l.runClient(ctx, st)
+	if err != nil {
+		t.Fatalf("client: %v", err)
+	}
+	want := "Total Servers: 4\nHost: 1\nContainer: 2\nVM: 1\nMessages: a3-socket a1-shm a1-socket a2-socket\n" // info files by name
+	if got := res.Report.String(); got != want || st.Expected != want {
+		t.Errorf("client report %q, expected report %q, want both %q", got, st.Expected, want)
+	}
+	if err := l.down(ctx, st); err != nil {
+		t.Errorf("down: %v", err)
+	}
+	checkNothingLeft(t, l, st)
+}

@@ -38,10 +38,7 @@ func committed(t *testing.T) (*Matrix, []byte) {
 // lab:matrix) when the variants changed.
 func TestDocsTable(t *testing.T) {
 	m, doc := committed(t)
-	var labels []string
-	for _, v := range Variants {
-		labels = append(labels, v.Label)
-	}
+	labels := Labels()
 	var rows []string
 	for i, r := range m.Rows {
 		rows = append(rows, r.Variant)
@@ -80,8 +77,8 @@ func TestDocsCiteRows(t *testing.T) {
 	table, _ := Section(doc)
 	text := strings.Replace(string(doc), table, "", 1)
 	labels := map[string]bool{}
-	for _, v := range Variants {
-		labels[v.Label] = true
+	for _, l := range Labels() {
+		labels[l] = true
 	}
 	for _, section := range strings.Split(text, "\n## ")[1:] {
 		title, _, _ := strings.Cut(section, "\n")

@@ -35,7 +35,13 @@ var Variants = []Variant{
 	{"Docker --ipc=host --network=none", srv("docker-ipc-host-net-none", scenario.EnvDocker, scenario.IPCHost, scenario.NetworkNone)},
 	{"Podman, rootful (defaults)", srv("podman", scenario.EnvPodman, "", "")},
 	{"Apptainer (defaults)", srv("apptainer", scenario.EnvApptainer, scenario.IPCHost, "")},
+	{"Apptainer --ipc", srv("apptainer-ipc", scenario.EnvApptainer, "", "")},
 	{"Apptainer --containall", containall(srv("apptainer-containall", scenario.EnvApptainer, "", ""))},
+	{"Apptainer --ipc --net --network none", srv("apptainer-ipc-net-none", scenario.EnvApptainer, "", scenario.NetworkNone)},
+	// User-namespace mode: how Apptainer runs without setuid, as the course's
+	// students run it (--fakeroot maps root in that namespace too, and as
+	// root needs an /etc/subuid entry for root).
+	{"Apptainer --userns --ipc", extra(srv("apptainer-userns-ipc", scenario.EnvApptainer, "", ""), "--userns")},
 	{"QEMU VM, user networking", srv("vm", scenario.EnvVM, "", "")},
 	{"unshare --ipc", srv("unshare-ipc", scenario.EnvUnshare, "", "")},
 	{"unshare --ipc --net", srv("unshare-ipc-net", scenario.EnvUnshare, "", scenario.NetworkNone)},
@@ -43,6 +49,11 @@ var Variants = []Variant{
 
 func srv(name string, env scenario.Env, ipc scenario.IPC, network scenario.Network) scenario.Server {
 	return scenario.Server{Name: name, Env: env, IPC: ipc, Network: network, ShmMsg: name + "-shm", SocketMsg: name + "-socket"}
+}
+
+func extra(s scenario.Server, args ...string) scenario.Server {
+	s.ExtraArgs = args
+	return s
 }
 
 func containall(s scenario.Server) scenario.Server {
@@ -69,9 +80,13 @@ type Row struct {
 	Containall bool             `json:"containall,omitempty"`
 	Command    string           `json:"command,omitempty"` // the exact command line that started it
 	NotRun     string           `json:"not_run,omitempty"` // why it did not run; the rest is then empty
-	Shm        Channel          `json:"shm"`
-	Socket     Channel          `json:"socket"`
-	Class      report.Class     `json:"class,omitzero"` // the class the client gave; none for a row that did not run
+	// NoServer says why the client saw no server at all: the command ran,
+	// but the server never wrote its info file (the exercise's own
+	// Apptainer line); the channels and the class are then empty.
+	NoServer string       `json:"no_server,omitempty"`
+	Shm      Channel      `json:"shm"`
+	Socket   Channel      `json:"socket"`
+	Class    report.Class `json:"class,omitzero"` // the class the client gave; none for a row that did not run
 
 	// Derived from the settings and the class above by Derive.
 	Expected report.Class `json:"expected"` // the class a reader expects (scenario.Env.Nominal)
@@ -100,6 +115,8 @@ func (r Row) Derive() Row {
 	switch {
 	case r.NotRun != "":
 		r.Note = "not run: " + r.NotRun
+	case r.NoServer != "":
+		r.Note = "the client counts no server: " + r.NoServer
 	case r.Class != r.Derived:
 		r.Note = fmt.Sprintf("unexpected: the lab derives %s from the settings (shm %s, socket %s)", r.Derived, yesNo(v.Shm), yesNo(v.Socket))
 	case r.Class != r.Expected:
@@ -112,7 +129,7 @@ func (r Row) Derive() Row {
 func (m *Matrix) Surprises() []string {
 	var out []string
 	for _, r := range m.Rows {
-		if r.NotRun == "" && r.Class != r.Derived {
+		if r.NotRun == "" && r.NoServer == "" && r.Class != r.Derived {
 			out = append(out, fmt.Sprintf("%s: the client gave %s, the lab derives %s", r.Variant, r.Class, r.Derived))
 		}
 	}
@@ -164,10 +181,66 @@ func Measure(ctx context.Context, cfg lab.Config) (*Matrix, error) {
 			}
 		}
 	}
+	rows, err := courseRows(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	m.Rows = append(m.Rows, rows...)
 	for i := range m.Rows {
 		m.Rows[i] = m.Rows[i].Derive()
 	}
 	return m, nil
+}
+
+// Labels are the rows' labels, in the table's order: the variants, then
+// the exercise's own Apptainer command lines (lab.CourseLines).
+func Labels() []string {
+	var out []string
+	for _, v := range Variants {
+		out = append(out, v.Label)
+	}
+	for _, c := range lab.CourseLines {
+		out = append(out, c.Label)
+	}
+	return out
+}
+
+// courseRows runs the exercise's Apptainer command lines (lab.RunCourseLines):
+// a server in Apptainer's defaults, the host's IPC and network, when it runs.
+func courseRows(ctx context.Context, cfg lab.Config) ([]Row, error) {
+	var rows []Row
+	for _, c := range lab.CourseLines {
+		rows = append(rows, Row{Variant: c.Label, Server: "course", Env: scenario.EnvApptainer, IPC: scenario.IPCHost, NotRun: absent(scenario.EnvApptainer)})
+	}
+	if rows[0].NotRun != "" {
+		return rows, nil
+	}
+	l, err := lab.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	runs, err := l.RunCourseLines(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("matrix, the exercise's Apptainer lines: %w", err)
+	}
+	for i, run := range runs {
+		r := &rows[i]
+		r.Command = shell.Quote(run.Command) + " <<< " + strings.TrimSpace(run.Stdin)
+		if run.Server == nil {
+			r.NoServer = fmt.Sprintf("apptainer exited %d at once, the server never ran (%s)", run.Exit, oneLine(run.Printed))
+			continue
+		}
+		s := run.Server
+		r.Server = s.File
+		r.Shm = Channel{OK: s.Shm.OK, Outcome: s.Shm.Outcome}
+		r.Socket = Channel{OK: s.Socket.OK, Outcome: s.Socket.Outcome, Address: s.Address}
+		r.Class = s.Class
+	}
+	return rows, nil
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
 }
 
 // fill copies what the run recorded of the row's server into the row.

@@ -18,6 +18,9 @@ func (r Row) cells() []string {
 	if r.NotRun != "" {
 		return []string{r.Variant, "-", "-", "-", r.Expected.String(), r.Note}
 	}
+	if r.NoServer != "" {
+		return []string{r.Variant, "no (no server)", "no (no server)", "none", r.Expected.String(), r.Note}
+	}
 	shm := fmt.Sprintf("%s (%s)", yesNo(r.Shm.OK), r.Shm.Outcome)
 	socket := fmt.Sprintf("%s (%s, %s)", yesNo(r.Socket.OK), r.Socket.Outcome, r.Socket.Address)
 	return []string{r.Variant, shm, socket, r.Class.String(), r.Expected.String(), r.Note}

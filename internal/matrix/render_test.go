@@ -39,12 +39,25 @@ func TestDerive(t *testing.T) {
 		{"unshare --ipc misleads", measured("u", unshare, false, true, ""), report.Host, report.Container, "host process under unshare, but it has an IPC namespace of its own"},
 		{"measurement contradicts the lab", measured("d", docker, false, false, ""), report.Container, report.Container, "unexpected: the lab derives Container from the settings (shm no, socket yes)"},
 		{"not run", Row{Variant: "a", Server: "a", Env: scenario.EnvApptainer, NotRun: "apptainer absent"}.Derive(), report.Container, report.Container, "not run: apptainer absent"},
+		{"no server", Row{Variant: "a", Server: "course", Env: scenario.EnvApptainer, IPC: scenario.IPCHost, NoServer: "apptainer exited 255"}.Derive(), report.Container, report.Host, "the client counts no server: apptainer exited 255"},
 	}
 	for _, tt := range tests {
 		r := tt.row
 		if r.Expected != tt.expected || r.Derived != tt.derived || (tt.note == "") != (r.Note == "") || !strings.Contains(r.Note, tt.note) {
 			t.Errorf("%s: Derive() = expected %v, derived %v, note %q; want %v, %v, %q", tt.name, r.Expected, r.Derived, r.Note, tt.expected, tt.derived, tt.note)
 		}
+	}
+}
+
+// A row whose command started no server is no surprise: there was nothing
+// for the client to classify.
+func TestNoServerIsNoSurprise(t *testing.T) {
+	m := &Matrix{Rows: []Row{Row{Variant: "course", Env: scenario.EnvApptainer, IPC: scenario.IPCHost, NoServer: "exited 255"}.Derive()}}
+	if s := m.Surprises(); len(s) > 0 {
+		t.Errorf("Surprises() = %q, want none", s)
+	}
+	if c := m.Rows[0].cells(); c[1] != "no (no server)" || c[3] != "none" {
+		t.Errorf("cells() = %q, want no channels and no class", c)
 	}
 }
 
@@ -179,7 +192,8 @@ func TestVariants(t *testing.T) {
 		"host process": report.Host, "Docker (defaults)": report.Container, "Docker --ipc=host": report.Host,
 		"Docker --network=host": report.Container, "Docker --network=none": report.VM,
 		"Docker --ipc=host --network=none": report.Container, "Podman, rootful (defaults)": report.Container,
-		"Apptainer (defaults)": report.Host, "Apptainer --containall": report.Container,
+		"Apptainer (defaults)": report.Host, "Apptainer --ipc": report.Container, "Apptainer --containall": report.Container,
+		"Apptainer --ipc --net --network none": report.VM, "Apptainer --userns --ipc": report.Container,
 		"QEMU VM, user networking": report.VM, "unshare --ipc": report.Container, "unshare --ipc --net": report.VM,
 	}
 	sc := &scenario.Scenario{File: "variants"}

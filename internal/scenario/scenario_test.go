@@ -38,6 +38,7 @@ func TestLoadDefault(t *testing.T) {
 		{"docker1", EnvDocker, 31002, 3, "shm/docker1", IPCPrivate, NetworkBridge},
 		{"docker2", EnvDocker, 31003, 4, "shm/docker2", IPCPrivate, NetworkBridge},
 		{"vm1", EnvVM, 31004, 5, "shm/vm1", "", ""},
+		{"apptainer1", EnvApptainer, 31005, 6, "shm/apptainer1", IPCPrivate, NetworkHost},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Load(%q) servers = %+v, want %+v", "", got, want)
