@@ -49,14 +49,21 @@ type Options struct {
 // Timing of the trials. None bounds a wait for something that still makes
 // progress: servers are waited for with runenv.WaitInfo.
 const (
-	cellDeadline  = 20 * time.Second // a client finishes a cell (one slow socket costs it 5 s)
-	connectBound  = 5 * time.Second  // the spec's bound on a connect
-	connectSlack  = 3 * time.Second  // what a client may add to it before it counts as unbounded
-	lateDelay     = 1 * time.Second  // how late the late client attaches, after it is done with the socket
-	eofWithin     = 1 * time.Second  // how soon after its message a server must close
-	exitAfter     = 3 * time.Second  // servers exit on their own after the client is done
-	exitDrained   = 15 * time.Second // ... or after the harness took their message (isolab's grace is 10 s)
-	acceptTimeout = "60s"            // isolab's servers give up on a client after this
+	cellDeadline = 20 * time.Second // a client finishes a cell (one slow socket costs it 5 s)
+	connectBound = 5 * time.Second  // the spec's bound on a connect
+	connectSlack = 3 * time.Second  // what a client may add to it before it counts as unbounded
+	lateDelay    = 1 * time.Second  // how late the late client attaches, after it is done with the socket
+	eofWithin    = 1 * time.Second  // how soon after its message a server must close
+	exitAfter    = 3 * time.Second  // servers exit on their own after the client is done
+	exitDrained  = 15 * time.Second // ... or after the harness took their message (isolab's grace is 10 s)
+	// acceptTimeout is how long a trial's servers wait for their client:
+	// far longer than a trial runs, as the harness stops each server
+	// itself. A trial starts its servers one after another, and a guest
+	// waits its turn in the machine's boot queue, behind other trials'
+	// guests: on a busy machine the first server of a cell waited more
+	// than 60 s (the value this had) for the second, gave up, removed its
+	// info file, and the client counted one server short.
+	acceptTimeout = "15m"
 )
 
 // side is one implementation of both programs: isolab's, or another.
@@ -142,9 +149,15 @@ func Cross(ctx context.Context, opts Options, dir string) (*Table, error) {
 }
 
 // build builds one implementation in the run's directory, in the sandbox.
+// hidden is what the sandboxed code of a submission must not see: the
+// run's work directory (every submission's sources and binaries, every
+// trial's files) and the repository (the grader's checkout, the
+// reference implementation). The sandbox binds back what a step needs.
+func (r *runner) hidden() []string { return []string{r.work, r.opts.Root} }
+
 func (r *runner) build(ctx context.Context, path string) (im *submission.Impl, err error) {
 	err = step(r.logf, "built "+path, func() error {
-		im, err = submission.Build(ctx, submission.Config{Root: r.opts.Root, Out: filepath.Join(r.work, "impl", submission.Name(path)), Sandbox: r.helper}, path)
+		im, err = submission.Build(ctx, submission.Config{Root: r.opts.Root, Out: filepath.Join(r.work, "impl", submission.Name(path)), Sandbox: r.helper, Hidden: r.hidden()}, path)
 		return err
 	})
 	return im, err

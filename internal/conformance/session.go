@@ -35,8 +35,9 @@ type Session struct {
 	netns   string // the run's namespace
 	runner  *runenv.Runner
 	logs    string
-	helper  string // cmd/isolab-sandbox
-	reports string // the sandboxes' reports: not theirs to write
+	helper  string   // cmd/isolab-sandbox
+	hidden  []string // what sandboxed code must not see (Runner.hidden)
+	reports string   // the sandboxes' reports: not theirs to write
 	unmount func()
 
 	mu  sync.Mutex
@@ -71,7 +72,7 @@ func (r *runner) openSession(kind runenv.Kind) (*Session, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	s := &Session{Kind: kind, dir: dir, netns: r.net.Path(), logs: r.logs, helper: r.helper, reports: filepath.Join(r.work, "reports", string(kind))}
+	s := &Session{Kind: kind, dir: dir, netns: r.net.Path(), logs: r.logs, helper: r.helper, hidden: r.hidden(), reports: filepath.Join(r.work, "reports", string(kind))}
 	os.RemoveAll(s.reports)
 	if slices.ContainsFunc(r.sides, func(sd side) bool { return sd.untrusted }) {
 		// The disk the sandboxed servers and clients write is this tmpfs.
@@ -172,7 +173,7 @@ func (s *Session) StartServer(ctx context.Context, spec ServerSpec) (runenv.Serv
 
 // policy is the sandbox of a host process of uid, writing only dir.
 func (s *Session) policy(uid int, dir, report string) sandbox.Policy {
-	return sandbox.Policy{UID: uid, Writable: []string{dir}, Limits: sandbox.RunLimits, Grace: 2 * time.Second, Report: report}
+	return sandbox.Policy{UID: uid, Writable: []string{dir}, Hidden: s.hidden, Limits: sandbox.RunLimits, Grace: 2 * time.Second, Report: report}
 }
 
 // StartClient runs a client on the host, in the run's namespace, with its

@@ -122,26 +122,38 @@ func supervise(p Policy, argv []string) (int, error) {
 			}
 		}
 	}()
-	go func() { // SIGTERM passes on; after the grace, everything it started is killed
+	graced := make(chan struct{}) // closed once a stop's grace is over
+	go func() {                   // SIGTERM passes on; after the grace, everything it started is killed
 		<-signals
 		mu.Lock()
 		rep.Stopped = true
 		mu.Unlock()
+		defer close(graced)
 		child.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-done:
 		case <-time.After(p.Grace):
-			killGroup(p.UID, 0)
+			killed := killGroup(p.UID, 0)
+			mu.Lock()
+			rep.Left = append(rep.Left, killed...)
+			mu.Unlock()
 		}
 	}()
 	err = child.Wait()
 	close(done)
 	mu.Lock()
+	stopped := rep.Stopped
+	mu.Unlock()
+	if stopped { // the processes killed at the grace's end are named
+		<-graced
+	}
+	mu.Lock()
 	rep.MaxProcs = max(rep.MaxProcs, len(group(p.UID))) // what it left, its zombies too: a peak the sampler may have missed
 	rep.Bomb = rep.Bomb || rep.MaxProcs >= l.Procs*3/4
 	mu.Unlock()
-	rep.Left = killGroup(p.UID, 0)
+	left := killGroup(p.UID, 0)
 	mu.Lock()
+	rep.Left = append(rep.Left, left...)
 	defer mu.Unlock()
 	rep.Exit, rep.Signal = status(child.ProcessState, err)
 	if ru, ok := child.ProcessState.SysUsage().(*syscall.Rusage); ok {
@@ -185,10 +197,10 @@ func group(uid int) []int {
 }
 
 // killGroup kills the processes of uid in this helper's process group but
-// spare (0: none), until none is left, and returns how many it found alive
-// at first.
-func killGroup(uid, spare int) int {
-	first := 0
+// spare (0: none), until none is left, and names those it found alive at
+// first.
+func killGroup(uid, spare int) []string {
+	var first []string
 	for i := range 100 {
 		var live []int
 		for _, p := range group(uid) {
@@ -197,7 +209,9 @@ func killGroup(uid, spare int) int {
 			}
 		}
 		if i == 0 {
-			first = len(live)
+			for _, p := range live {
+				first = append(first, describe(p))
+			}
 		}
 		if len(live) == 0 {
 			break
@@ -208,6 +222,16 @@ func killGroup(uid, spare int) int {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return first
+}
+
+// describe names a process for a report: its pid and command line, cut
+// short.
+func describe(pid int) string {
+	cmd := strings.Join(procfs.Cmdline(pid), " ")
+	if len(cmd) > 80 {
+		cmd = cmd[:77] + "..."
+	}
+	return fmt.Sprintf("pid %d: %s", pid, cmd)
 }
 
 // status is the exit status of a process and the signal that ended it.
@@ -286,6 +310,20 @@ func cage(p Policy, seen []string) error {
 			return fmt.Errorf("trap on %s: %w", t, os.NewSyscallError("mount", err))
 		}
 	}
+	// The hidden directories, shallowest first (one may hold another, gone
+	// then): writable until what must be seen under them is bound back.
+	hidden := slices.Clone(p.Hidden)
+	slices.SortFunc(hidden, func(a, b string) int { return len(a) - len(b) })
+	var screens []string
+	for _, h := range hidden {
+		if st, err := os.Stat(h); err != nil || !st.IsDir() {
+			continue
+		}
+		if err := unix.Mount("isolab-hidden", h, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=1m,mode=0755"); err != nil {
+			return fmt.Errorf("hide %s: %w", h, os.NewSyscallError("mount", err))
+		}
+		screens = append(screens, h)
+	}
 	if err := os.MkdirAll(home, 0o755); err == nil {
 		os.Chown(home, p.UID, p.UID)
 	}
@@ -323,6 +361,11 @@ func cage(p Policy, seen []string) error {
 		}
 		if err := bind(fds[len(p.Writable)+i], f, unix.MS_RDONLY|unix.MS_NODEV); err != nil {
 			return err
+		}
+	}
+	for _, h := range screens {
+		if err := unix.Mount("", h, "", unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=1m,mode=0755"); err != nil {
+			return fmt.Errorf("hide %s: %w", h, os.NewSyscallError("mount", err))
 		}
 	}
 	return nil
@@ -522,7 +565,15 @@ func sweep(helper string, uid int) int {
 	for len(left) > 0 && time.Since(fell) < time.Second {
 		k := exec.Command(helper, "-kill")
 		k.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid), Groups: []uint32{}}}
-		k.Run()
+		if err := k.Run(); err != nil && k.ProcessState == nil {
+			// The uid cannot run the helper (a directory it may not
+			// enter): root kills what it listed, each pid checked first.
+			for _, p := range left {
+				if ruid, err := procfs.RealUID(p); err == nil && ruid == uid {
+					unix.Kill(p, unix.SIGKILL)
+				}
+			}
+		}
 		time.Sleep(20 * time.Millisecond)
 		now := Processes(uid)
 		if len(now) < len(left) {
@@ -601,15 +652,20 @@ func processes(uid int, zombies bool) []int {
 
 // Clean removes what uid still has on the machine once its code has ended,
 // and names it: processes (a helper that was killed itself could not stop
-// them; one that left its process group), killed with helper
+// them; one that left its process group with setsid), killed with helper
 // (cmd/isolab-sandbox), and the System V segments it created.
 func Clean(helper string, uid int) []string {
 	var left []string
-	if n := len(Processes(uid)); n > 0 {
+	if pids := Processes(uid); len(pids) > 0 {
+		var names []string
+		for _, p := range pids {
+			names = append(names, describe(p))
+		}
+		what := fmt.Sprintf("%d processes of its uid still ran (%s)", len(pids), strings.Join(names, "; "))
 		if alive := sweep(helper, uid); alive > 0 {
-			left = append(left, fmt.Sprintf("%d processes of its uid still ran: %d of them would not die", n, alive))
+			left = append(left, fmt.Sprintf("%s: %d of them would not die", what, alive))
 		} else {
-			left = append(left, fmt.Sprintf("%d processes of its uid still ran: killed", n))
+			left = append(left, what+": killed")
 		}
 	}
 	b, _ := os.ReadFile("/proc/sysvipc/shm")

@@ -47,10 +47,15 @@ type Policy struct {
 	UID      int
 	Writable []string // the only directories it may write (absolute)
 	// Visible are files and directories it must see, read-only, where a
-	// trap would hide them (a container's image under /tmp).
+	// trap or Hidden would hide them (a container's image under /tmp).
 	Visible []string
-	Dir     string // its working directory ("" means the first writable one)
-	Limits  Limits
+	// Hidden are directories it must not see at all, world-readable as
+	// they may be (the other submissions, the grader's checkout): each is
+	// an empty read-only directory for it, but for the Writable and
+	// Visible paths under it, bound back in place.
+	Hidden []string
+	Dir    string // its working directory ("" means the first writable one)
+	Limits Limits
 	// Grace is how long it has to end after SIGTERM before every process
 	// of its uid is killed.
 	Grace time.Duration
@@ -95,6 +100,9 @@ func (p Policy) Argv(helper string, argv []string) []string {
 	for _, v := range p.Visible {
 		out = append(out, "-ro", v)
 	}
+	for _, h := range p.Hidden {
+		out = append(out, "-hide", h)
+	}
 	if p.Dir != "" {
 		out = append(out, "-dir", p.Dir)
 	}
@@ -122,10 +130,11 @@ func (d *dirs) Set(v string) error { *d = append(*d, v); return nil }
 func parse(args []string) (Policy, []string, error) {
 	fs := flag.NewFlagSet("isolab-sandbox", flag.ContinueOnError)
 	var p Policy
-	var rw, ro dirs
+	var rw, ro, hide dirs
 	fs.IntVar(&p.UID, "uid", 0, "the code's `uid` and gid")
 	fs.Var(&rw, "rw", "a `directory` it may write (repeat)")
 	fs.Var(&ro, "ro", "a `path` it must see, read-only (repeat)")
+	fs.Var(&hide, "hide", "a `directory` it must not see (repeat)")
 	fs.StringVar(&p.Dir, "dir", "", "its working `directory`")
 	fs.IntVar(&p.Limits.Procs, "procs", RunLimits.Procs, "processes of its uid")
 	fs.DurationVar(&p.Limits.CPU, "cpu", RunLimits.CPU, "CPU time of each process")
@@ -138,7 +147,7 @@ func parse(args []string) (Policy, []string, error) {
 	if err := fs.Parse(args); err != nil {
 		return p, nil, err
 	}
-	p.Writable, p.Visible = rw, ro
+	p.Writable, p.Visible, p.Hidden = rw, ro, hide
 	switch {
 	case p.UID < 1000:
 		return p, nil, fmt.Errorf("-uid %d: want an unprivileged uid of its own", p.UID)
@@ -155,6 +164,11 @@ func parse(args []string) (Policy, []string, error) {
 			return p, nil, fmt.Errorf("-ro %s: not an absolute path", v)
 		}
 	}
+	for _, h := range p.Hidden {
+		if !filepath.IsAbs(h) || filepath.Clean(h) == "/" {
+			return p, nil, fmt.Errorf("-hide %s: want an absolute path below /", h)
+		}
+	}
 	if p.Dir == "" && len(p.Writable) > 0 {
 		p.Dir = p.Writable[0]
 	}
@@ -168,7 +182,7 @@ type Report struct {
 	Signal   string   `json:"signal,omitempty"`  // the signal that ended it
 	CPU      float64  `json:"cpu_seconds"`       // CPU time it used
 	MaxProcs int      `json:"max_procs"`         // the most processes it had at once
-	Left     int      `json:"left"`              // processes it started still running when it ended, killed
+	Left     []string `json:"left,omitempty"`    // processes it started still running when it ended, killed: "pid: command line"
 	Outside  []string `json:"outside,omitempty"` // files it wrote in the traps (outside its directories)
 	Full     []string `json:"full,omitempty"`    // its directories it filled up
 	Stopped  bool     `json:"stopped"`           // it had to be stopped (SIGTERM, then killed)
@@ -188,8 +202,8 @@ func (r Report) Events() []string {
 	if r.Bomb {
 		ev = append(ev, fmt.Sprintf("forked until its process limit (%d processes): every process it forked killed", r.Limits.Procs))
 	}
-	if r.Left > 0 {
-		ev = append(ev, fmt.Sprintf("left %d processes running when it ended: killed", r.Left))
+	if len(r.Left) > 0 {
+		ev = append(ev, fmt.Sprintf("left %d processes running when it ended: killed (%s)", len(r.Left), strings.Join(r.Left, "; ")))
 	}
 	switch {
 	case r.Signal == "SIGXCPU", r.Signal == "SIGKILL" && r.CPU >= r.Limits.CPU.Seconds():

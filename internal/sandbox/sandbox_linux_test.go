@@ -165,6 +165,74 @@ unshare -Ur sh -c 'id -u; { echo x > /etc/isolab-userns-test; } 2>/dev/null || e
 	}
 }
 
+// A hidden directory is empty and read-only to the code, however readable
+// its files, but for the writable directory and the binary under it; the
+// other submissions' sources beside it cannot be read, by a relative path
+// or an absolute one.
+func TestHidden(t *testing.T) {
+	h := needHelper(t)
+	// Not under /tmp, where the trap alone would hide it.
+	root, err := os.MkdirTemp("/run", "isolab-sandbox-hidden-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(root) })
+	mine, other := filepath.Join(root, "impl", "mine"), filepath.Join(root, "impl", "other")
+	for _, d := range []string{mine, other} {
+		if err := os.MkdirAll(d, 0o777); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(d, 0o777)
+	}
+	if err := os.WriteFile(filepath.Join(other, "server.cpp"), []byte("SECRET of another group\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tool := filepath.Join(root, "bin", "cat")
+	os.MkdirAll(filepath.Dir(tool), 0o755)
+	if b, err := os.ReadFile("/bin/cat"); err != nil || os.WriteFile(tool, b, 0o755) != nil {
+		t.Fatal("copy /bin/cat")
+	}
+	p := Policy{UID: NewUID(), Writable: []string{mine}, Visible: []string{tool}, Hidden: []string{root}, Limits: quick, Grace: time.Second}
+	script := `cat ../other/server.cpp 2>/dev/null || echo "relative refused"
+cat ` + other + `/server.cpp 2>/dev/null || echo "absolute refused"
+ls -A ` + root + `/impl; ls -A ` + root + `/bin
+{ echo x > ` + root + `/impl/new; } 2>/dev/null || echo "hidden read-only"
+echo mine > ./mine.txt && ` + tool + ` ./mine.txt`
+	out, err := exec.Command(h, p.Argv(h, []string{"/bin/sh", "-c", script})[1:]...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if got, want := string(out), "relative refused\nabsolute refused\nmine\ncat\nhidden read-only\nmine\n"; got != want {
+		t.Errorf("output %q, want %q", got, want)
+	}
+	if b, err := os.ReadFile(filepath.Join(mine, "mine.txt")); err != nil || string(b) != "mine\n" {
+		t.Errorf("its file in its directory: %q, %v", b, err)
+	}
+}
+
+// A process that left the code's process group (setsid, as a daemon
+// does) outlives the helper, which kills only its group (a trial's server
+// and client share a uid, so the uid is not the helper's to sweep); Clean
+// finds it by uid, kills it and names it.
+func TestCleanNamesDaemons(t *testing.T) {
+	h := needHelper(t)
+	p := Policy{UID: NewUID(), Writable: []string{box(t, "4m")}, Limits: quick, Grace: time.Second}
+	out, err := exec.Command(h, p.Argv(h, []string{"/bin/sh", "-c", "setsid sleep 900 < /dev/null > /dev/null 2>&1 &"})[1:]...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	for deadline := time.Now().Add(10 * time.Second); len(Processes(p.UID)) == 0 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond) // setsid forks before it execs
+	}
+	left := strings.Join(Clean(h, p.UID), "; ")
+	if !strings.Contains(left, ": sleep 900") || !strings.HasSuffix(left, ": killed") {
+		t.Errorf("Clean = %q, want the sleep named and killed", left)
+	}
+	if pids := Processes(p.UID); len(pids) > 0 {
+		t.Errorf("processes of uid %d outlived Clean: %v", p.UID, pids)
+	}
+}
+
 // Each hostile act is stopped and named.
 func TestHostileActs(t *testing.T) {
 	tests := []struct {
@@ -175,7 +243,7 @@ func TestHostileActs(t *testing.T) {
 		// forks itself (b, not b &) may die of the limit's EAGAIN within
 		// milliseconds, before the helper's sampler sees the peak.
 		{"fork bomb", `b() { b & b & exec sleep 3; }; b & exec sleep 3`, "forked until its process limit"},
-		{"leaves processes", `sleep 60 & echo started`, "left 1 processes running"},
+		{"leaves processes", `sleep 60 & echo started`, "left 1 processes running when it ended: killed (pid "},
 		{"loops forever", `while :; do :; done`, "ran into its CPU time limit"},
 		{"fills a file", `dd if=/dev/zero of=./big bs=1M count=100 2>/dev/null`, "wrote a file past the size limit"},
 		{"kill(-1)", `kill -9 -1; echo after`, "canary killed"},
@@ -228,6 +296,9 @@ func TestStop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if ev := strings.Join(rep.Events(), "; "); !strings.Contains(ev, ": sleep 60") {
+		t.Errorf("events %q: want the sleep it left named", ev)
+	}
 	if ev := strings.Join(rep.Events(), "; "); !rep.Stopped || !strings.Contains(ev, "kept a CPU busy") {
 		t.Errorf("report %+v, events %q: want stopped, busy", rep, ev)
 	}
@@ -240,16 +311,16 @@ func TestStop(t *testing.T) {
 }
 
 func TestParse(t *testing.T) {
-	p := Policy{UID: 1234567890, Writable: []string{"/a", "/b"}, Visible: []string{"/c", "/d/e"}, Dir: "/b", Limits: RunLimits, Grace: 3 * time.Second, Report: "/r.json", UserNS: true}
+	p := Policy{UID: 1234567890, Writable: []string{"/a", "/b"}, Visible: []string{"/c", "/d/e"}, Hidden: []string{"/f", "/g/h"}, Dir: "/b", Limits: RunLimits, Grace: 3 * time.Second, Report: "/r.json", UserNS: true}
 	got, argv, err := parse(p.Argv("/bin/isolab-sandbox", []string{"make", "-j2"})[1:])
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.UID != p.UID || !slices.Equal(got.Writable, p.Writable) || !slices.Equal(got.Visible, p.Visible) || got.Dir != p.Dir ||
+	if got.UID != p.UID || !slices.Equal(got.Writable, p.Writable) || !slices.Equal(got.Visible, p.Visible) || !slices.Equal(got.Hidden, p.Hidden) || got.Dir != p.Dir ||
 		got.Limits != p.Limits || got.Grace != p.Grace || got.Report != p.Report || got.UserNS != p.UserNS || !slices.Equal(argv, []string{"make", "-j2"}) {
 		t.Errorf("parse(Argv(%+v)) = %+v, %q", p, got, argv)
 	}
-	for _, bad := range [][]string{{"-uid", "0", "--", "x"}, {"-uid", "5000000"}, {"-uid", "5000000", "-rw", "rel", "--", "x"}, {"-uid", "5000000", "-ro", "rel", "--", "x"}} {
+	for _, bad := range [][]string{{"-uid", "0", "--", "x"}, {"-uid", "5000000"}, {"-uid", "5000000", "-rw", "rel", "--", "x"}, {"-uid", "5000000", "-ro", "rel", "--", "x"}, {"-uid", "5000000", "-hide", "/", "--", "x"}} {
 		if _, _, err := parse(bad); err == nil {
 			t.Errorf("parse(%q) = nil error", bad)
 		}

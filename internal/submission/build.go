@@ -71,6 +71,9 @@ type Config struct {
 	// uid, in a workspace of its own on a tmpfs of WorkspaceSize. "" runs
 	// them as this process (isolab's own archives, or a trusted test).
 	Sandbox string
+	// Hidden are directories the sandboxed commands must not see (the
+	// other submissions, the grader's checkout), but for the workspace.
+	Hidden []string
 }
 
 // WorkspaceSize bounds the disk a submission's build and binaries take.
@@ -145,6 +148,11 @@ func (b *builder) build(path string) (*Impl, error) {
 	}
 	b.adapters(im)
 	if b.cfg.Sandbox != "" {
+		// What left the sandbox's process group (a daemon of make's, with
+		// setsid) is found by the build's uid, which nothing else has.
+		for _, e := range sandbox.Clean(b.cfg.Sandbox, b.uid) {
+			b.events = append(b.events, "after the build: "+e)
+		}
 		c := Check{Name: CheckSandbox}
 		if len(b.events) > 0 {
 			c.Failed, c.Detail = true, strings.Join(b.events, "; ")
@@ -189,7 +197,7 @@ func (b *builder) run(dir string, argv ...string) (string, error) {
 	b.n++
 	report := filepath.Join(b.cfg.Out, "reports", strconv.Itoa(b.n)+".json")
 	b.mu.Unlock()
-	p := sandbox.Policy{UID: b.uid, Writable: []string{b.work}, Dir: dir, Limits: sandbox.BuildLimits, Grace: 2 * time.Second, Report: report}
+	p := sandbox.Policy{UID: b.uid, Writable: []string{b.work}, Hidden: b.cfg.Hidden, Dir: dir, Limits: sandbox.BuildLimits, Grace: 2 * time.Second, Report: report}
 	out, err := shell.Run(b.ctx, shell.Command{Argv: p.Argv(b.cfg.Sandbox, argv), Combined: true})
 	rep, rerr := sandbox.ReadReport(report)
 	b.mu.Lock()

@@ -197,6 +197,67 @@ func TestBuildHostileMakefile(t *testing.T) {
 	}
 }
 
+// A build sees of the grader's machine only the system and its own
+// workspace: another submission's sources beside it cannot be read, by a
+// relative path or an absolute one, and a daemon its make left (setsid,
+// out of the sandbox's process group) is killed and named in the build's
+// sandbox row.
+func TestBuildSeesOnlyItself(t *testing.T) {
+	h := needSandbox(t)
+	// Not under /tmp, where the sandbox's trap alone would hide it.
+	work, err := os.MkdirTemp("/run", "isolab-build-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(work) })
+	os.Chmod(work, 0o755) // as readable as a checkout's lab directory
+	other := filepath.Join(work, "impl", "other", "work", "src", "server.cpp")
+	os.MkdirAll(filepath.Dir(other), 0o755)
+	if err := os.WriteFile(other, []byte("// SECRET of another group\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src := t.TempDir()
+	if err := os.CopyFS(src, os.DirFS(testdata("flawed-client"))); err != nil {
+		t.Fatal(err)
+	}
+	course, err := os.ReadFile(filepath.Join(testdata("course-makefile"), "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	makefile := "all: steal\n" +
+		"steal:\n" +
+		"\t-cat ../../../other/work/src/server.cpp > stolen-relative.txt\n" +
+		"\t-cat " + other + " > stolen-absolute.txt\n" +
+		"\tsetsid sleep 900 < /dev/null > /dev/null 2>&1 &\n" +
+		string(course)
+	if err := os.WriteFile(filepath.Join(src, "Makefile"), []byte(makefile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(work, "impl", "mine")
+	im, err := Build(context.Background(), Config{Root: root, Out: out, Sandbox: h, Hidden: []string{work, root}}, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer im.Close()
+	c := checks(im)
+	if c[CheckMake].Failed || im.Server == "" || im.Client == "" {
+		t.Errorf("the build: make %+v, %+v", c[CheckMake], im)
+	}
+	if s := c[CheckSandbox]; !s.Failed || !strings.Contains(s.Detail, "after the build: 1 processes of its uid still ran (pid ") ||
+		!strings.Contains(s.Detail, ": sleep 900): killed") {
+		t.Errorf("%s = %+v, want the daemon named, killed", CheckSandbox, s)
+	}
+	for _, f := range []string{"stolen-relative.txt", "stolen-absolute.txt"} {
+		b, err := os.ReadFile(filepath.Join(im.Dir, f))
+		if err != nil || len(b) != 0 {
+			t.Errorf("%s: %q, %v; want it empty: the other's sources out of sight", f, b, err)
+		}
+	}
+	if left := sandbox.Processes(im.UID); len(left) > 0 {
+		t.Errorf("processes of the build's uid left: %v", left)
+	}
+}
+
 func TestName(t *testing.T) {
 	for in, want := range map[string]string{"/x/ex5.tar": "ex5", "g7.tar.gz": "g7", "a/b.tgz": "b", "/x/flawed-server/": "flawed-server"} {
 		if got := Name(in); got != want {
