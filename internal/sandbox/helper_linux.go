@@ -16,6 +16,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/isolab/isolab/internal/procfs"
 	"golang.org/x/sys/unix"
@@ -501,6 +502,22 @@ func execStage(args []string) int {
 	fsize, _ := strconv.ParseUint(args[3], 10, 64)
 	files, _ := strconv.ParseUint(args[4], 10, 64)
 	secs := uint64(cpu.Seconds() + 0.999)
+	// Everything exec needs is allocated before the limits: past
+	// RLIMIT_AS, the Go runtime here may fail to map one more page of its
+	// heap and die ("out of memory", seen on a busy machine).
+	argv := args[6:]
+	path, err := exec.LookPath(argv[0])
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "isolab-sandbox: %v\n", err)
+		return 127
+	}
+	pathp, err1 := unix.BytePtrFromString(path)
+	argvp, err2 := syscall.SlicePtrFromStrings(argv)
+	envp, err3 := syscall.SlicePtrFromStrings(os.Environ())
+	if err := errors.Join(err1, err2, err3); err != nil {
+		fmt.Fprintf(os.Stderr, "isolab-sandbox: exec %s: %v\n", path, err)
+		return 126
+	}
 	for _, r := range []struct {
 		res        int
 		soft, hard uint64
@@ -521,14 +538,12 @@ func execStage(args []string) int {
 		fmt.Fprintf(os.Stderr, "isolab-sandbox: no_new_privs: %v\n", err)
 		return 125
 	}
-	argv := args[6:]
-	path, err := exec.LookPath(argv[0])
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "isolab-sandbox: %v\n", err)
-		return 127
-	}
-	err = syscall.Exec(path, argv, os.Environ())
-	fmt.Fprintf(os.Stderr, "isolab-sandbox: exec %s: %v\n", path, err)
+	_, _, errno := unix.RawSyscall(unix.SYS_EXECVE, uintptr(unsafe.Pointer(pathp)),
+		uintptr(unsafe.Pointer(&argvp[0])), uintptr(unsafe.Pointer(&envp[0])))
+	runtime.KeepAlive(pathp)
+	runtime.KeepAlive(argvp)
+	runtime.KeepAlive(envp)
+	fmt.Fprintf(os.Stderr, "isolab-sandbox: exec %s: %v\n", path, errno)
 	return 126
 }
 
