@@ -123,21 +123,18 @@ func supervise(p Policy, argv []string) (int, error) {
 			}
 		}
 	}()
-	graced := make(chan struct{}) // closed once a stop's grace is over
-	go func() {                   // SIGTERM passes on; after the grace, everything it started is killed
+	graced := make(chan []string, 1) // after a stop: what was killed at the grace's end
+	go func() {                      // SIGTERM passes on; after the grace, everything it started is killed
 		<-signals
 		mu.Lock()
 		rep.Stopped = true
 		mu.Unlock()
-		defer close(graced)
 		child.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-done:
+			graced <- nil
 		case <-time.After(p.Grace):
-			killed := killGroup(p.UID, 0)
-			mu.Lock()
-			rep.Left = append(rep.Left, killed...)
-			mu.Unlock()
+			graced <- killGroup(p.UID, 0)
 		}
 	}()
 	err = child.Wait()
@@ -145,17 +142,17 @@ func supervise(p Policy, argv []string) (int, error) {
 	mu.Lock()
 	stopped := rep.Stopped
 	mu.Unlock()
-	if stopped { // the processes killed at the grace's end are named
-		<-graced
+	var killed []string
+	if stopped {
+		killed = <-graced
 	}
+	peak := len(group(p.UID)) // what it left, its zombies too: a peak the sampler may have missed
+	killed = append(killed, killGroup(p.UID, 0)...)
 	mu.Lock()
-	rep.MaxProcs = max(rep.MaxProcs, len(group(p.UID))) // what it left, its zombies too: a peak the sampler may have missed
-	rep.Bomb = rep.Bomb || rep.MaxProcs >= l.Procs*3/4
-	mu.Unlock()
-	left := killGroup(p.UID, 0)
-	mu.Lock()
-	rep.Left = append(rep.Left, left...)
 	defer mu.Unlock()
+	rep.Left = killed
+	rep.MaxProcs = max(rep.MaxProcs, peak)
+	rep.Bomb = rep.Bomb || rep.MaxProcs >= l.Procs*3/4
 	rep.Exit, rep.Signal = status(child.ProcessState, err)
 	if ru, ok := child.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		rep.CPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
